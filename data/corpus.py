@@ -1,0 +1,106 @@
+"""Building the shipped corpus: authoring sources -> train/dev/test JSON Lines.
+
+``python -m factsift.data.corpus`` (run from the repository root) rebuilds
+``data/corpus/{train,dev,test}.jsonl`` from ``data/corpus/src/*.txt``.
+
+The split is by article, about 80/10/10, and keeps leakage out: articles
+that share any sentence are kept in the same split, except for generic site
+furniture, a boilerplate line that occurs in four or more articles
+(``Advertisement``, ``Source: Read Full Article``): those lines are the same
+string on every page of the web, and tying every article that carries them
+together would put a third of the corpus in one group. The assignment is a
+seeded shuffle of the groups, so rebuilding gives the same files.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from .authoring import parse_files
+
+SPLITS = (("train", 0.8), ("dev", 0.1), ("test", 0.1))
+FURNITURE_MIN_ARTICLES = 4
+SEED = 20261126
+
+
+def furniture(articles) -> set[str]:
+    """Boilerplate lines common enough to be generic site furniture."""
+    where = defaultdict(set)
+    labels = defaultdict(set)
+    for a in articles:
+        for s in a["sentences"]:
+            where[s["text"].strip()].add(a["id"])
+            labels[s["text"].strip()].add(s["label"])
+    return {t for t, ids in where.items() if len(ids) >= FURNITURE_MIN_ARTICLES and labels[t] == {"promotional_boilerplate"}}
+
+
+def groups(articles) -> list[list[dict]]:
+    common = furniture(articles)
+    parent = {a["id"]: a["id"] for a in articles}
+
+    def find(x):
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    first_seen = {}
+    for a in articles:
+        for s in a["sentences"]:
+            t = s["text"].strip()
+            if t in common:
+                continue
+            if t in first_seen:
+                parent[find(a["id"])] = find(first_seen[t])
+            else:
+                first_seen[t] = a["id"]
+    out = defaultdict(list)
+    for a in articles:
+        out[find(a["id"])].append(a)
+    return sorted(out.values(), key=lambda g: g[0]["id"])
+
+
+def assign(articles, seed: int = SEED) -> dict[str, list[dict]]:
+    gs = groups(articles)
+    random.Random(seed).shuffle(gs)
+    total = len(articles)
+    splits = {name: [] for name, _ in SPLITS}
+    # fill the small splits first with whole groups, the rest is train
+    for name, share in SPLITS[1:]:
+        target = round(total * share)
+        rest = []
+        for g in gs:
+            if len(splits[name]) + len(g) <= target and len(g) <= max(3, target // 10):
+                splits[name].extend(g)
+            else:
+                rest.append(g)
+        gs = rest
+    for g in gs:
+        splits["train"].extend(g)
+    for name in splits:
+        splits[name].sort(key=lambda a: a["id"])
+    return splits
+
+
+def build(root: Path = Path("data/corpus")) -> dict[str, int]:
+    articles = parse_files(sorted((root / "src").glob("*.txt")))
+    for a in articles:
+        a["meta"]["batch"] = a["id"].split("-")[0]
+        a["meta"].pop("source_file", None)
+    counts = {}
+    for name, arts in assign(articles).items():
+        path = root / f"{name}.jsonl"
+        tmp = path.with_suffix(".jsonl.tmp")
+        tmp.write_text("".join(json.dumps(a, ensure_ascii=False) + "\n" for a in arts), encoding="utf-8")
+        tmp.replace(path)
+        counts[name] = len(arts)
+    return counts
+
+
+if __name__ == "__main__":
+    root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("data/corpus")
+    print(build(root))

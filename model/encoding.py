@@ -1,0 +1,108 @@
+"""Turning articles into model windows, and windows into padded batches.
+
+Every sentence is tokenized once (no special tokens, cut to
+``max_sentence_tokens``). Windows are then cut greedily: up to
+``max_targets`` consecutive target sentences, with ``context`` sentences on
+each side as read-only context, within ``max_length`` tokens. Each sentence
+is a target in exactly one window. ``context=0`` gives one sentence per
+window: no context at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+IGNORE = -100
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    context: int = 2
+    max_targets: int = 8
+    max_length: int = 256
+    max_sentence_tokens: int = 64
+
+
+@dataclass
+class Window:
+    input_ids: list[int]
+    sentence_ids: list[int]  # per token: index of the sentence inside the window, -1 elsewhere
+    targets: list[int]  # per window sentence: the sentence's index in its article if a target, else -1
+    article: int = 0  # index of the article in the batch of articles this window came from
+
+
+def tokenize_sentences(tokenizer, sentences: list[str], max_tokens: int) -> tuple[list[list[int]], list[bool]]:
+    """Token ids for each sentence (no special tokens) and whether it was cut."""
+    if not sentences:
+        return [], []
+    enc = tokenizer(list(sentences), add_special_tokens=False, truncation=False)["input_ids"]
+    cut = [len(ids) > max_tokens for ids in enc]
+    return [ids[:max_tokens] for ids in enc], cut
+
+
+def _cost(lengths, lo, hi):
+    return sum(lengths[lo:hi]) + (hi - lo)  # one [SEP] per sentence
+
+
+def plan_windows(lengths: list[int], spec: WindowSpec) -> list[tuple[int, int, int, int]]:
+    """Return (left, first_target, end_target, right) sentence ranges for each window."""
+    n = len(lengths)
+    budget = spec.max_length - 1  # [CLS]
+    plans = []
+    i = 0
+    max_targets = spec.max_targets if spec.context > 0 else 1
+    while i < n:
+        ctx = spec.context
+        while True:
+            left = max(0, i - ctx)
+            j = i + 1
+            right = min(n, j + ctx)
+            if _cost(lengths, left, right) <= budget or ctx == 0:
+                break
+            ctx -= 1
+        while j < n and j - i < max_targets:
+            new_right = min(n, j + 1 + ctx)
+            if _cost(lengths, left, new_right) > budget:
+                break
+            j += 1
+            right = new_right
+        plans.append((left, i, j, right))
+        i = j
+    return plans
+
+
+def build_windows(token_ids: list[list[int]], spec: WindowSpec, cls_id: int, sep_id: int, article: int = 0):
+    windows = []
+    for left, first, end, right in plan_windows([len(t) for t in token_ids], spec):
+        ids, sids, targets = [cls_id], [-1], []
+        for k, s in enumerate(range(left, right)):
+            ids.extend(token_ids[s])
+            sids.extend([k] * len(token_ids[s]))
+            ids.append(sep_id)
+            sids.append(-1)
+            targets.append(s if first <= s < end else -1)
+        windows.append(Window(ids, sids, targets, article))
+    return windows
+
+
+def collate(windows: list[Window], pad_id: int, labels: list[list[int]] | None = None) -> dict:
+    """Pad a list of windows into tensors; ``labels[w][k]`` labels window w's sentence k."""
+    import torch  # noqa: PLC0415
+
+    width = max(len(w.input_ids) for w in windows)
+    n_sent = max(len(w.targets) for w in windows)
+    input_ids = torch.full((len(windows), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(windows), width), dtype=torch.long)
+    sentence_ids = torch.full((len(windows), width), -1, dtype=torch.long)
+    for b, w in enumerate(windows):
+        n = len(w.input_ids)
+        input_ids[b, :n] = torch.tensor(w.input_ids)
+        attention[b, :n] = 1
+        sentence_ids[b, :n] = torch.tensor(w.sentence_ids)
+    batch = {"input_ids": input_ids, "attention_mask": attention, "sentence_ids": sentence_ids}
+    if labels is not None:
+        lab = torch.full((len(windows), n_sent), IGNORE, dtype=torch.long)
+        for b, row in enumerate(labels):
+            lab[b, : len(row)] = torch.tensor(row, dtype=torch.long)
+        batch["labels"] = lab
+    return batch

@@ -1,0 +1,98 @@
+"""The torch side: an encoder, per-sentence mean pooling inside a window of
+consecutive sentences, and a linear head; plus a small LoRA for adapters.
+
+A window holds several consecutive sentences of one article encoded jointly
+(``[CLS] s1 [SEP] s2 [SEP] ... [SEP]``), so each sentence attends to its
+neighbours at about the cost of one pass over them (sequential sentence
+classification, Cohan et al. 2019). ``sentence_ids`` maps every token to the
+sentence it belongs to (-1 for special and padding tokens); each sentence is
+the mean of its own tokens' final states, which is also how the default base
+encoder (all-MiniLM-L6-v2) was trained to pool.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+class LoRALinear(nn.Module):
+    """``base(x) + scale * B(A(x))`` with the base frozen; ``merged()`` folds it in."""
+
+    def __init__(self, base: nn.Linear, r: int, alpha: float, dropout: float):
+        super().__init__()
+        self.base = base
+        self.r = r
+        self.scale = alpha / r
+        self.lora_A = nn.Parameter(torch.empty(r, base.in_features))
+        self.lora_B = nn.Parameter(torch.zeros(base.out_features, r))
+        nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+
+    def forward(self, x):
+        delta = self.dropout(x) @ self.lora_A.t() @ self.lora_B.t()
+        return self.base(x) + delta * self.scale
+
+    def merged(self) -> nn.Linear:
+        with torch.no_grad():
+            self.base.weight += (self.lora_B @ self.lora_A) * self.scale
+        return self.base
+
+
+def add_lora(encoder: nn.Module, targets, r: int, alpha: float, dropout: float) -> int:
+    """Freeze ``encoder`` and wrap every ``nn.Linear`` whose name ends with a target."""
+    for p in encoder.parameters():
+        p.requires_grad_(False)
+    count = 0
+    for name, module in list(encoder.named_modules()):
+        for child_name, child in list(module.named_children()):
+            full = f"{name}.{child_name}" if name else child_name
+            if isinstance(child, nn.Linear) and any(full.endswith(t) for t in targets):
+                setattr(module, child_name, LoRALinear(child, r, alpha, dropout))
+                count += 1
+    if count == 0:
+        raise ValueError(f"no linear layer of the encoder matches the LoRA targets {list(targets)}")
+    return count
+
+
+def merge_lora(encoder: nn.Module) -> None:
+    for name, module in list(encoder.named_modules()):
+        for child_name, child in list(module.named_children()):
+            if isinstance(child, LoRALinear):
+                setattr(module, child_name, child.merged())
+
+
+class SentenceWindowModel(nn.Module):
+    def __init__(self, encoder: nn.Module, num_labels: int, dropout: float = 0.1):
+        super().__init__()
+        self.encoder = encoder
+        hidden = encoder.config.hidden_size
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden, num_labels)
+        self.register_buffer("class_weights", torch.ones(num_labels), persistent=False)
+
+    @property
+    def config(self):  # lets the HF Trainer find the encoder's config
+        return self.encoder.config
+
+    def pooled(self, input_ids, attention_mask, sentence_ids):
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        n_sent = int(sentence_ids.max().item()) + 1 if sentence_ids.numel() else 1
+        n_sent = max(n_sent, 1)
+        index = torch.arange(n_sent, device=sentence_ids.device).view(1, n_sent, 1)
+        member = (sentence_ids.unsqueeze(1) == index).to(hidden.dtype)  # B, S, L
+        sums = torch.bmm(member, hidden)
+        counts = member.sum(-1, keepdim=True).clamp(min=1.0)
+        return sums / counts
+
+    def forward(self, input_ids, attention_mask, sentence_ids, labels=None, **_):
+        logits = self.head(self.dropout(self.pooled(input_ids, attention_mask, sentence_ids)))
+        out = {"logits": logits}
+        if labels is not None:
+            labels = labels[:, : logits.shape[1]]
+            weight = self.class_weights.float()
+            loss_fn = nn.CrossEntropyLoss(weight=weight, ignore_index=-100)
+            out["loss"] = loss_fn(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1))
+        return out

@@ -1,0 +1,116 @@
+import json
+
+import pytest
+
+from factsift.cli import main
+
+from .conftest import small_articles, write_articles
+
+
+@pytest.fixture()
+def model_dir(tiny_clf, tmp_path):
+    return str(tiny_clf.save_pretrained(tmp_path / "model"))
+
+
+def test_train_through_the_cli(tmp_path, tiny_base, seed_article, capsys):
+    arts = write_articles(tmp_path / "a.jsonl", small_articles(seed_article, 3))
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        f"model:\n  base_model: {tiny_base}\n  context: 1\n  max_length: 96\n  max_sentence_tokens: 40\n"
+        f"data:\n  train: [{arts}]\n  dev: [{arts}]\n  test: [{arts}]\n"
+        f"train:\n  max_steps: 3\n  batch_size: 2\n  precision: fp32\n"
+        f"output:\n  dir: {tmp_path / 'run'}\n", encoding="utf-8")
+    assert main(["train", str(cfg), "--train.learning_rate=1e-3"]) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert {"dev", "test", "train_seconds", "best_dev_macro_f1"} <= set(metrics)
+    assert "--train.learning_rate=1e-3" in (tmp_path / "run" / "command.txt").read_text()
+    assert "dev macro-F1" in capsys.readouterr().out
+    # a second run into the same directory is refused with a clear message
+    assert main(["train", str(cfg)]) == 2
+    assert "already holds a run" in capsys.readouterr().err
+
+
+def test_train_rejects_bad_overrides(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "configs/default.yaml", "--lr", "3"])
+    assert main(["train", "configs/default.yaml", "--train.lr=3"]) == 2
+    assert "unknown key(s) 'lr'" in capsys.readouterr().err
+
+
+def test_evaluate_through_the_cli(model_dir, tmp_path, seed_path, capsys):
+    assert main(["evaluate", "--model", model_dir, "--data", str(seed_path), "--output", str(tmp_path / "ev"),
+                 "--no-baselines", "--dtype", "float32"]) == 0
+    assert "macro-F1" in capsys.readouterr().out
+    assert (tmp_path / "ev" / "report.md").is_file()
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "tsv", "html"])
+def test_predict_formats(model_dir, tmp_path, seed_article, fmt):
+    src = tmp_path / "article.txt"
+    src.write_text(seed_article["text"], encoding="utf-8")
+    out = tmp_path / f"out.{fmt}"
+    assert main(["predict", "--model", model_dir, "--format", fmt, "--output", str(out), str(src)]) == 0
+    body = out.read_text(encoding="utf-8")
+    if fmt == "jsonl":
+        rec = json.loads(body.splitlines()[0])
+        assert len(rec["sentences"]) == 28 and set(rec["composition"]) == set(rec["sentences"][0]["probabilities"])
+    elif fmt == "tsv":
+        assert len(body.splitlines()) == 29
+    else:
+        assert body.startswith("<!doctype html>") and "title='" in body and "unverified_report" in body
+
+
+def test_predict_jsonl_articles_keyed_by_id(model_dir, tmp_path, capsys):
+    src = write_articles(tmp_path / "in.jsonl", [{"id": "a", "text": "One. Two."}, {"id": "b", "sentences": ["Three."]}])
+    assert main(["predict", "--model", model_dir, str(src), "--dtype", "float32"]) == 0
+    lines = [json.loads(l) for l in capsys.readouterr().out.splitlines()]
+    assert [l["id"] for l in lines] == ["a", "b"] and len(lines[1]["sentences"]) == 1
+
+
+def test_seed_article_end_to_end_from_a_directory(model_dir, tmp_path, seed_article, capsys):
+    d = tmp_path / "dir"
+    d.mkdir()
+    (d / "seed.txt").write_text(seed_article["text"], encoding="utf-8")
+    assert main(["predict", "--model", model_dir, "--format", "tsv", str(d)]) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert [r.split("\t")[-1] for r in rows] == [s["text"] for s in seed_article["sentences"]]
+
+
+def _file(name, data):
+    def make(p):
+        path = p / name
+        if isinstance(data, bytes):
+            path.write_bytes(data)
+        else:
+            path.write_text(data, encoding="utf-8")
+        return path
+
+    return make
+
+
+def _empty_dir(p):
+    (p / "empty").mkdir()
+    return p / "empty"
+
+
+@pytest.mark.parametrize(
+    "setup, message",
+    [
+        (lambda p: p / "missing.txt", "no such file or directory"),
+        (_file("bin.txt", b"\xff\xfe\x00bad"), "not UTF-8"),
+        (_file("e.jsonl", ""), "empty JSON Lines file"),
+        (_file("x.jsonl", "[1, 2]\n"), "not an article"),
+        (_file("y.jsonl", "{oops\n"), "invalid JSON"),
+        (_empty_dir, "directory holds no files"),
+    ],
+)
+def test_predict_bad_input_is_a_clear_error(model_dir, tmp_path, capsys, setup, message):
+    path = setup(tmp_path)
+    assert main(["predict", "--model", model_dir, str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and message in err and "Traceback" not in err
+
+
+def test_missing_model_is_a_clear_error(tmp_path, capsys):
+    assert main(["predict", "--model", str(tmp_path / "none"), "-"]) == 2
+    assert "does not exist" in capsys.readouterr().err

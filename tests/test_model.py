@@ -1,0 +1,139 @@
+import math
+import warnings
+
+import pytest
+
+from factsift import ArticlePrediction, SentenceClassifier, SentencePrediction
+from factsift.data.labels import LABELS
+from factsift.model.base import ModelNotFoundError
+from factsift.model.encoding import WindowSpec, plan_windows
+
+
+def test_windows_cover_each_sentence_once():
+    lengths = [5, 30, 2, 8, 40, 3, 3, 12, 9, 1]
+    for spec in (WindowSpec(0, 8, 64, 40), WindowSpec(1, 4, 64, 40), WindowSpec(2, 8, 256, 40), WindowSpec(3, 2, 48, 40)):
+        targets = []
+        for left, first, end, right in plan_windows(lengths, spec):
+            assert left <= first < end <= right
+            assert sum(lengths[left:right]) + (right - left) + 1 <= spec.max_length or right - left == 1
+            targets.extend(range(first, end))
+        assert targets == list(range(len(lengths)))
+
+
+def test_predict_types_and_probabilities(tiny_clf):
+    preds = tiny_clf.predict(["The mayor said the road would close.", "Sign up to our newsletter."])
+    assert len(preds) == 2 and all(isinstance(p, SentencePrediction) for p in preds)
+    for p in preds:
+        assert list(p.probabilities) == list(LABELS)
+        assert math.isclose(sum(p.probabilities.values()), 1.0, abs_tol=1e-5)
+        assert p.label == max(p.probabilities, key=p.probabilities.get) and p.score == p.probabilities[p.label]
+        assert p.start is None
+
+
+def test_predict_rejects_a_bare_string(tiny_clf):
+    with pytest.raises(TypeError, match="not a str"):
+        tiny_clf.predict("just one sentence")
+    with pytest.raises(TypeError, match="sentence 1 is int"):
+        tiny_clf.predict(["ok", 3])
+
+
+def test_predict_article_raw_text_and_sentences(tiny_clf, seed_article):
+    art = tiny_clf.predict_article(seed_article["text"])
+    assert isinstance(art, ArticlePrediction) and len(art.sentences) == 28
+    for s in art.sentences:
+        assert art.text[s.start:s.end] == s.text
+    assert math.isclose(sum(art.composition.values()), 1.0)
+    given = tiny_clf.predict_article(sentences=["One sentence.", "Another one."], id="a1")
+    assert given.id == "a1" and [s.text for s in given.sentences] == ["One sentence.", "Another one."]
+    assert given.text[given.sentences[1].start:given.sentences[1].end] == "Another one."
+    with pytest.raises(TypeError, match="exactly one"):
+        tiny_clf.predict_article()
+
+
+def test_same_input_same_output(tiny_clf, seed_article):
+    a = tiny_clf.predict_article(seed_article["text"])
+    b = tiny_clf.predict_article(seed_article["text"])
+    assert a == b
+
+
+def test_empty_and_whitespace_text(tiny_clf):
+    for text in ("", "  \n\t "):
+        art = tiny_clf.predict_article(text)
+        assert art.sentences == () and set(art.composition.values()) == {0.0}
+        assert "no sentences" in art.warnings[0]
+    assert tiny_clf.predict([]) == []
+
+
+def test_very_long_sentence_is_cut_with_a_warning(tiny_clf):
+    with pytest.warns(UserWarning, match="cut to that length"):
+        art = tiny_clf.predict_article("word " * 10_000)
+    assert art.sentences[0].truncated and "cut" in art.warnings[0]
+
+
+def test_save_load_roundtrip(tiny_clf, tmp_path, seed_article):
+    before = tiny_clf.predict_article(seed_article["text"])
+    tiny_clf.save_pretrained(tmp_path / "m")
+    again = SentenceClassifier.from_pretrained(tmp_path / "m", dtype="float32")
+    after = again.predict_article(seed_article["text"])
+    for x, y in zip(before.sentences, after.sentences):
+        assert x.label == y.label
+        assert all(math.isclose(x.probabilities[k], y.probabilities[k], abs_tol=1e-5) for k in LABELS)
+
+
+def test_full_finetune_model_saves_its_encoder(tiny_config, tmp_path):
+    from dataclasses import replace
+
+    clf = SentenceClassifier.build(replace(tiny_config, adapter="none"))
+    clf.save_pretrained(tmp_path / "full")
+    assert (tmp_path / "full" / "encoder" / "config.json").is_file()
+    loaded = SentenceClassifier.from_pretrained(tmp_path / "full", dtype="float32")
+    assert loaded.predict(["Hello world."])[0].label in LABELS
+
+
+def test_missing_and_damaged_models(tiny_clf, tmp_path):
+    with pytest.raises(ModelNotFoundError, match="does not exist"):
+        SentenceClassifier.from_pretrained(tmp_path / "nope")
+    tiny_clf.save_pretrained(tmp_path / "m")
+    weights = tmp_path / "m" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(ModelNotFoundError, match="truncated or damaged"):
+        SentenceClassifier.from_pretrained(tmp_path / "m")
+    weights.unlink()
+    with pytest.raises(ModelNotFoundError, match="has no model.safetensors"):
+        SentenceClassifier.from_pretrained(tmp_path / "m")
+    (tmp_path / "m" / "config.json").write_text("{", encoding="utf-8")
+    with pytest.raises(ModelNotFoundError, match="not valid JSON"):
+        SentenceClassifier.from_pretrained(tmp_path / "m")
+
+
+def test_base_model_not_found_offline(tmp_path):
+    from factsift.model.base import load_encoder
+
+    with pytest.raises(ModelNotFoundError, match="does not exist"):
+        load_encoder(str(tmp_path / "missing-dir"))
+
+
+def test_device_must_exist(tiny_config, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    clf = SentenceClassifier.build(tiny_config)
+    clf.save_pretrained(tmp_path / "m")
+    with pytest.raises(ValueError, match="no usable CUDA GPU"):
+        SentenceClassifier.from_pretrained(tmp_path / "m", device="cuda")
+
+
+def test_import_is_light():
+    import subprocess
+    import sys
+
+    code = "import sys, factsift; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
+
+
+def test_no_warnings_on_plain_predict(tiny_clf):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tiny_clf.predict(["A plain sentence."])

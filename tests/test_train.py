@@ -1,0 +1,102 @@
+import json
+
+import pytest
+
+from factsift import SentenceClassifier
+from factsift.training.config import load_config
+from factsift.training.io import RunLock, RunLockedError
+from factsift.training.rundir import RunExistsError, last_checkpoint
+from factsift.training.train import train
+
+from .conftest import small_articles, write_articles
+
+
+def _config(tmp_path, tiny_base, seed_article, **over):
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    arts = small_articles(seed_article, 3)
+    tr = write_articles(tmp_path / "train.jsonl", arts)
+    dv = write_articles(tmp_path / "dev.jsonl", arts[:1])
+    overrides = [f"--model.base_model={tiny_base}", "--model.context=1", "--model.max_targets=4",
+                 "--model.max_length=96", "--model.max_sentence_tokens=40", "--model.adapter=none",
+                 f"--data.train={tr}", f"--data.dev={dv}", f"--data.test={dv}",
+                 "--train.learning_rate=3e-3", "--train.batch_size=4", "--train.epochs=30",
+                 "--train.early_stopping_patience=0", "--train.evals_per_epoch=1", "--train.logging_steps=5",
+                 "--train.precision=fp32", "--train.device=cpu", f"--output.dir={tmp_path / 'run'}"]
+    overrides += [f"--{k}={v}" for k, v in over.items()]
+    return load_config(None, overrides)
+
+
+def _losses(run_dir):
+    state = last_checkpoint(run_dir) / "trainer_state.json"
+    return [h["loss"] for h in json.loads(state.read_text())["log_history"] if "loss" in h]
+
+
+def test_overfit_then_round_trip(tmp_path, tiny_base, seed_article):
+    cfg = _config(tmp_path, tiny_base, seed_article)
+    run = train(cfg)
+    losses = _losses(run)
+    assert losses[-1] < losses[0] * 0.5, losses
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["dev"]["accuracy"] > 0.8
+    for name in ("config.yaml", "command.txt", "environment.json", "train.log", "metrics.json",
+                 "predictions/test.jsonl", "model/config.json", "model/model.safetensors", "model/README.md"):
+        assert (run / name).is_file(), name
+    env = json.loads((run / "environment.json").read_text())
+    assert env["libraries"]["torch"] and "git_revision" in env
+    # the saved model predicts what the run's test predictions say
+    clf = SentenceClassifier.from_pretrained(run / "model", dtype="float32")
+    preds = [json.loads(l) for l in (run / "predictions" / "test.jsonl").read_text().splitlines()]
+    art = small_articles(seed_article, 3)[0]
+    again = clf.predict_article(sentences=[s["text"] for s in art["sentences"]])
+    assert [p["pred"] for p in preds] == again.labels
+
+
+def test_refuses_existing_run_and_resumes(tmp_path, tiny_base, seed_article):
+    cfg = _config(tmp_path, tiny_base, seed_article, **{"train.epochs": 2})
+    run = train(cfg)
+    first = json.loads((run / "metrics.json").read_text())
+    with pytest.raises(RunExistsError, match="already holds a run; pass --resume"):
+        train(cfg)
+    # resuming a finished run continues from its last checkpoint and lands on the same result
+    train(cfg, resume=True)
+    again = json.loads((run / "metrics.json").read_text())
+    assert again["dev"]["macro_f1"] == pytest.approx(first["dev"]["macro_f1"])
+    assert (run / "command.txt").read_text().count("resume: ") == 1
+
+
+def test_same_seed_same_metrics(tmp_path, tiny_base, seed_article):
+    a = train(_config(tmp_path / "a", tiny_base, seed_article, **{"train.epochs": 3, "model.adapter": "lora",
+                                                                  "train.learning_rate": 1e-2}))
+    b = train(_config(tmp_path / "b", tiny_base, seed_article, **{"train.epochs": 3, "model.adapter": "lora",
+                                                                  "train.learning_rate": 1e-2}))
+    ma, mb = (json.loads((r / "metrics.json").read_text()) for r in (a, b))
+    assert ma["dev"]["per_class"] == mb["dev"]["per_class"]
+
+
+def test_second_process_is_refused(tmp_path):
+    with RunLock(tmp_path):
+        with pytest.raises(RunLockedError, match="is in use by pid"):
+            RunLock(tmp_path).acquire()
+
+
+def test_label_only_in_test_is_warned(tmp_path, tiny_base, seed_article):
+    arts = small_articles(seed_article, 3)
+    only_fc = [{**arts[0], "sentences": [s for s in arts[0]["sentences"] if s["label"] != "unverified_report"]}]
+    for s in only_fc[0]["sentences"]:
+        s.pop("start"), s.pop("end")
+    only_fc[0].pop("text")
+    tr = write_articles(tmp_path / "tr.jsonl", only_fc)
+    te = write_articles(tmp_path / "te.jsonl", arts)
+    cfg = _config(tmp_path, tiny_base, seed_article, **{"data.train": tr, "data.dev": tr, "data.test": te,
+                                                          "train.max_steps": 1})
+    with pytest.warns(UserWarning, match="unverified_report occur in the test split but never in train"):
+        train(cfg)
+
+
+def test_empty_dev_split_is_an_error(tmp_path, tiny_base, seed_article):
+    (tmp_path / "empty.jsonl").write_text("")
+    cfg = _config(tmp_path, tiny_base, seed_article, **{"data.dev": tmp_path / "empty.jsonl"})
+    from factsift.data.articles import ArticleFormatError
+
+    with pytest.raises(ArticleFormatError, match="contains no articles"):
+        train(cfg)

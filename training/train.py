@@ -1,0 +1,290 @@
+"""``train(config)``: fine-tune a SentenceClassifier with the HF Trainer."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from ..data.articles import ArticleFormatError, load_articles, warn_label_gaps
+from .config import TrainConfig
+from .io import RunLock, atomic_write_json, atomic_write_text
+from .rundir import RunExistsError, environment, has_run, last_checkpoint
+
+log = logging.getLogger("factsift.train")
+
+
+def _set_seed(seed: int) -> None:
+    import numpy as np  # noqa: PLC0415
+    import torch  # noqa: PLC0415
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _device(config: TrainConfig) -> str:
+    import torch  # noqa: PLC0415
+
+    want = config.train.device
+    if want == "cuda" and not torch.cuda.is_available():
+        raise ValueError("train.device is 'cuda' but no CUDA GPU is usable here; set train.device=cpu or auto")
+    if want == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return want
+
+
+def _precision(config: TrainConfig, device: str) -> dict:
+    import torch  # noqa: PLC0415
+
+    p = config.train.precision
+    if p == "auto":
+        if device == "cuda":
+            return {"bf16": True} if torch.cuda.is_bf16_supported() else {"fp16": True}
+        return {}
+    if p == "fp16" and device != "cuda":
+        raise ValueError("train.precision=fp16 needs a GPU; on CPU use bf16 (on CPUs with AMX/AVX512-BF16) or fp32")
+    if p == "bf16" and device == "cpu" and not _cpu_has_bf16():
+        log.warning("train.precision=bf16 asked for, but this CPU has no native bf16 (AMX or AVX512-BF16); using fp32")
+        return {}
+    return {"bf16": p == "bf16", "fp16": p == "fp16"}
+
+
+def _cpu_has_bf16() -> bool:
+    import torch  # noqa: PLC0415
+
+    cpu = torch.cpu
+    return any(getattr(cpu, name, lambda: False)() for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"))
+
+
+class WindowDataset:
+    """Training windows with their sentence labels (context sentences ignored)."""
+
+    def __init__(self, articles, clf):
+        from ..model.encoding import IGNORE, build_windows, tokenize_sentences  # noqa: PLC0415
+
+        tok, spec = clf.tokenizer, clf.config.window
+        label_id = {l: i for i, l in enumerate(clf.labels)}
+        self.items = []
+        self.truncated = 0
+        for art in articles:
+            ids, cut = tokenize_sentences(tok, [s.text for s in art.sentences], spec.max_sentence_tokens)
+            self.truncated += sum(cut)
+            for w in build_windows(ids, spec, tok.cls_token_id, tok.sep_token_id):
+                labels = [label_id[art.sentences[t].label] if t >= 0 else IGNORE for t in w.targets]
+                # input_ids lets the Trainer's length-grouped sampler batch windows of similar length
+                self.items.append({"input_ids": w.input_ids, "window": w, "labels": labels})
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+
+class Collator:
+    def __init__(self, pad_id: int):
+        self.pad_id = pad_id
+
+    def __call__(self, items):
+        from ..model.encoding import collate  # noqa: PLC0415
+
+        return collate([it["window"] for it in items], self.pad_id, [it["labels"] for it in items])
+
+
+def _compute_metrics(labels):
+    import numpy as np  # noqa: PLC0415
+
+    from .metrics import classification_metrics  # noqa: PLC0415
+
+    def compute(eval_pred):
+        logits, gold = eval_pred.predictions, eval_pred.label_ids
+        if isinstance(logits, tuple):
+            logits = logits[0]
+        n = min(logits.shape[1], gold.shape[1])
+        logits, gold = logits[:, :n].reshape(-1, logits.shape[-1]), gold[:, :n].reshape(-1)
+        keep = gold != -100
+        pred = np.asarray(logits)[keep].argmax(-1)
+        m = classification_metrics([labels[i] for i in gold[keep]], [labels[i] for i in pred], labels)
+        return {"macro_f1": m["macro_f1"], "accuracy": m["accuracy"]}
+
+    return compute
+
+
+def _training_args(config: TrainConfig, run_dir: Path, device: str, steps_per_epoch: int):
+    from transformers import TrainingArguments  # noqa: PLC0415
+
+    t = config.train
+    total = t.max_steps if t.max_steps > 0 else math.ceil(steps_per_epoch * t.epochs)
+    eval_every = max(1, steps_per_epoch // t.evals_per_epoch)
+    if t.max_steps > 0:
+        eval_every = min(eval_every, t.max_steps)
+    return TrainingArguments(
+        output_dir=str(run_dir / "checkpoints"),
+        per_device_train_batch_size=t.batch_size,
+        per_device_eval_batch_size=t.eval_batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        learning_rate=t.learning_rate,
+        weight_decay=t.weight_decay,
+        num_train_epochs=t.epochs,
+        max_steps=t.max_steps,
+        warmup_steps=int(t.warmup_ratio * total),
+        eval_strategy="steps",
+        eval_steps=eval_every,
+        save_strategy="steps",
+        save_steps=eval_every,
+        save_total_limit=max(t.save_total_limit, 2),
+        load_best_model_at_end=True,
+        metric_for_best_model="macro_f1",
+        greater_is_better=True,
+        logging_steps=t.logging_steps,
+        seed=t.seed,
+        data_seed=t.seed,
+        use_cpu=device == "cpu",
+        report_to=[],
+        remove_unused_columns=False,
+        train_sampling_strategy="group_by_length",
+        label_names=["labels"],
+        dataloader_num_workers=0,
+        disable_tqdm=not sys.stderr.isatty() and os.environ.get("FACTSIFT_PROGRESS") != "1",
+        **_precision(config, device),
+    )
+
+
+def _class_weights(train_articles, labels):
+    from collections import Counter  # noqa: PLC0415
+
+    counts = Counter(s.label for a in train_articles for s in a.sentences)
+    total = sum(counts.values())
+    return [total / (len(labels) * counts[l]) if counts[l] else 0.0 for l in labels]
+
+
+def _setup_logging(run_dir: Path) -> logging.Handler:
+    handler = logging.FileHandler(run_dir / "train.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    for name in ("factsift", "transformers.trainer"):
+        logging.getLogger(name).addHandler(handler)
+        logging.getLogger(name).setLevel(logging.INFO)
+    return handler
+
+
+def _load_splits(config: TrainConfig, labels):
+    train = load_articles(config.data.train, labels=labels)
+    dev = load_articles(config.data.dev, labels=labels)
+    test = load_articles(config.data.test, labels=labels) if config.data.test else []
+    warn_label_gaps(train, dev, "dev")
+    if test:
+        warn_label_gaps(train, test, "test")
+    return train, dev, test
+
+
+def train(config: TrainConfig, *, resume: bool = False, command: str | None = None) -> Path:
+    """Train a model as ``config`` says; returns the run directory.
+
+    The run directory (``config.output.dir``) must not hold a run unless
+    ``resume`` is true, in which case training continues from its last
+    checkpoint with the config saved there.
+    """
+    run_dir = Path(config.output.dir)
+    if has_run(run_dir) and not resume:
+        raise RunExistsError(
+            f"run directory {run_dir} already holds a run; pass --resume to continue it, "
+            "or set output.dir (e.g. --output.dir=runs/new) for a new run"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with RunLock(run_dir):
+        return _train_locked(config, run_dir, resume, command)
+
+
+def _train_locked(config: TrainConfig, run_dir: Path, resume: bool, command: str | None) -> Path:
+    import torch  # noqa: PLC0415
+    import yaml  # noqa: PLC0415
+
+    from ..model.classifier import SentenceClassifier  # noqa: PLC0415
+
+    saved = run_dir / "config.yaml"
+    if resume and saved.is_file():
+        from .config import load_config  # noqa: PLC0415
+
+        config = load_config(saved)
+    if config.train.threads > 0:
+        torch.set_num_threads(config.train.threads)
+    handler = _setup_logging(run_dir)
+    try:
+        atomic_write_text(saved, yaml.safe_dump(config.to_dict(), sort_keys=False))
+        cmd = command or shlex.join(sys.argv)
+        with open(run_dir / "command.txt", "a", encoding="utf-8") as fh:
+            fh.write(("resume: " if resume else "") + cmd + "\n")
+        device = _device(config)
+        env = environment()
+        env["device"] = device
+        atomic_write_json(run_dir / "environment.json", env)
+
+        labels = config.model.labels
+        train_arts, dev_arts, test_arts = _load_splits(config, labels)
+        _set_seed(config.train.seed)
+        clf = SentenceClassifier.build(config.model)
+        if config.train.class_weights:
+            clf.network.class_weights.copy_(torch.tensor(_class_weights(train_arts, labels)))
+        train_ds, dev_ds = WindowDataset(train_arts, clf), WindowDataset(dev_arts, clf)
+        log.info("train: %d articles, %d windows; dev: %d articles, %d windows", len(train_arts), len(train_ds),
+                 len(dev_arts), len(dev_ds))
+        if train_ds.truncated:
+            log.warning("%d training sentences were cut to %d tokens", train_ds.truncated, config.model.max_sentence_tokens)
+        started = time.time()
+        trainer = _make_trainer(config, clf, train_ds, dev_ds, run_dir, device)
+        ckpt = last_checkpoint(run_dir) if resume else None
+        if resume and ckpt is None:
+            log.info("no checkpoint in %s yet; training from the start", run_dir)
+        trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
+        elapsed = time.time() - started
+        return _finish(config, clf, trainer, run_dir, dev_arts, test_arts, elapsed)
+    finally:
+        for name in ("factsift", "transformers.trainer"):
+            logging.getLogger(name).removeHandler(handler)
+        handler.close()
+
+
+def _make_trainer(config, clf, train_ds, dev_ds, run_dir, device):
+    from transformers import EarlyStoppingCallback, Trainer  # noqa: PLC0415
+
+    steps_per_epoch = max(1, math.ceil(len(train_ds) / (config.train.batch_size * config.train.gradient_accumulation_steps)))
+    args = _training_args(config, run_dir, device, steps_per_epoch)
+    callbacks = []
+    if config.train.early_stopping_patience > 0:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.train.early_stopping_patience))
+    return Trainer(model=clf.network, args=args, train_dataset=train_ds, eval_dataset=dev_ds,
+                   data_collator=Collator(clf.tokenizer.pad_token_id), compute_metrics=_compute_metrics(list(clf.labels)),
+                   callbacks=callbacks)
+
+
+def _finish(config, clf, trainer, run_dir, dev_arts, test_arts, elapsed) -> Path:
+    from ..model.card import model_card  # noqa: PLC0415
+    from .evaluate import score_articles  # noqa: PLC0415
+
+    clf.network.to("cpu")
+    clf.network.float()
+    clf.device = __import__("torch").device("cpu")
+    clf.dtype = __import__("torch").float32
+    state = trainer.state
+    metrics = {"train_seconds": round(elapsed, 1), "best_checkpoint": state.best_model_checkpoint,
+               "best_dev_macro_f1": state.best_metric, "steps": state.global_step, "epochs": state.epoch}
+    dev = score_articles(clf, dev_arts)
+    metrics["dev"] = dev["metrics"]
+    if test_arts:
+        test = score_articles(clf, test_arts)
+        metrics["test"] = test["metrics"]
+        from ..data.articles import Article  # noqa: PLC0415,F401
+
+        lines = "".join(__import__("json").dumps(r, ensure_ascii=False) + "\n" for r in test["records"])
+        atomic_write_text(run_dir / "predictions" / "test.jsonl", lines)
+    atomic_write_json(run_dir / "metrics.json", metrics)
+    clf.save_pretrained(run_dir / "model", card=model_card(clf, config, metrics))
+    log.info("done in %.0f s: dev macro-F1 %.4f%s", elapsed, dev["metrics"]["macro_f1"],
+             f", test macro-F1 {metrics['test']['macro_f1']:.4f}" if test_arts else "")
+    return run_dir
