@@ -101,6 +101,37 @@ def build(root: Path = Path("data/corpus")) -> dict[str, int]:
     return counts
 
 
+def stats(root: Path = Path("data/corpus")) -> str:
+    """Markdown tables of the built corpus: per split and label, per outlet type."""
+    from collections import Counter  # noqa: PLC0415
+
+    from .labels import LABELS  # noqa: PLC0415
+
+    rows = ["| split | articles | sentences | " + " | ".join(LABELS) + " |", "| --- |" + " ---: |" * (2 + len(LABELS))]
+    outlets: Counter = Counter()
+    outlet_sents: Counter = Counter()
+    total = Counter()
+    n_art = 0
+    for name, _ in SPLITS:
+        arts = [json.loads(l) for l in (root / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()]
+        c = Counter(s["label"] for a in arts for s in a["sentences"])
+        total.update(c)
+        n_art += len(arts)
+        rows.append(f"| {name} | {len(arts)} | {sum(c.values())} | " + " | ".join(str(c[l]) for l in LABELS) + " |")
+        for a in arts:
+            outlets[a["meta"].get("outlet", "?")] += 1
+            outlet_sents[a["meta"].get("outlet", "?")] += len(a["sentences"])
+    rows.append(f"| **all** | {n_art} | {sum(total.values())} | " + " | ".join(str(total[l]) for l in LABELS) + " |")
+    rows += ["", "| outlet type | articles | sentences |", "| --- | ---: | ---: |"]
+    rows += [f"| {o} | {n} | {outlet_sents[o]} |" for o, n in outlets.most_common()]
+    return "\n".join(rows)
+
+
 if __name__ == "__main__":
-    root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("data/corpus")
-    print(build(root))
+    args = sys.argv[1:]
+    root = Path(args[1]) if len(args) > 1 else Path("data/corpus")
+    if args[:1] == ["--stats"]:
+        print(stats(root))
+    else:
+        root = Path(args[0]) if args else root
+        print(build(root))

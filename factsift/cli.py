@@ -72,10 +72,19 @@ def _read_text(path: Path) -> str:
         raise InputError(f"{path}: not UTF-8 text (bad byte at offset {exc.start}); convert it to UTF-8 first") from None
 
 
-def _jsonl_articles(path: Path, lines):
+def _jsonl_articles(path: Path, lines, progress=None):
     from .data.articles import ArticleFormatError  # noqa: PLC0415
 
-    for lineno, line in enumerate(lines, 1):
+    for lineno, raw in enumerate(lines, 1):
+        if progress is not None:
+            progress.update(len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "replace")))
+        if isinstance(raw, bytes):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ArticleFormatError(f"{path}:{lineno}: invalid UTF-8; save the file as UTF-8") from None
+        else:
+            line = raw
         if not line.strip():
             continue
         where = f"{path}:{lineno}"
@@ -93,47 +102,117 @@ def _jsonl_articles(path: Path, lines):
         yield obj
 
 
-def _iter_inputs(paths):
-    """Yield article inputs (dicts with id and text or sentences) from files, directories or stdin."""
-    if not paths:
-        paths = ["-"]
-    for raw in paths:
+def _expand(paths) -> list[str]:
+    """Input paths with directories expanded, checked before any work starts."""
+    out = []
+    for raw in paths or ["-"]:
+        if raw == "-":
+            out.append(raw)
+            continue
+        path = Path(raw)
+        if not path.exists():
+            raise InputError(f"{path}: no such file or directory")
+        if path.is_dir():
+            files = sorted(str(p) for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            if not files:
+                raise InputError(f"{path}: directory holds no files to classify")
+            out.extend(files)
+        else:
+            out.append(str(path))
+    return out
+
+
+def _iter_inputs(paths, progress=None):
+    """Yield article inputs (dicts with id and text or sentences) from files, directories or stdin.
+
+    JSON Lines files are read line by line, so memory stays bounded whatever their size.
+    """
+    for raw in _expand(paths):
         if raw == "-":
             data = sys.stdin.buffer.read()
             try:
                 text = data.decode("utf-8")
             except UnicodeDecodeError:
                 raise InputError("standard input is not UTF-8 text") from None
-            stripped = text.lstrip()
-            if stripped.startswith("{"):
+            if text.lstrip().startswith("{"):
                 yield from _jsonl_articles(Path("<stdin>"), text.splitlines())
             else:
                 yield {"id": "stdin", "text": text}
             continue
         path = Path(raw)
-        if not path.exists():
-            raise InputError(f"{path}: no such file or directory")
-        if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
-            if not files:
-                raise InputError(f"{path}: directory holds no files to classify")
-            yield from _iter_inputs([str(p) for p in files])
-            continue
         if path.suffix.lower() in {".jsonl", ".ndjson"}:
-            text = _read_text(path)
-            if not text.strip():
+            with path.open("rb") as fh:
+                head = fh.read(65536)
+            if not head.strip() and path.stat().st_size <= len(head):
                 raise InputError(f"{path}: empty JSON Lines file; it needs one article object per line")
-            yield from _jsonl_articles(path, text.splitlines())
+            with path.open("rb") as fh:
+                yield from _jsonl_articles(path, fh, progress)
         else:
+            if progress is not None:
+                progress.update(path.stat().st_size)
             yield {"id": str(path), "text": _read_text(path)}
 
 
+def _resume_point(path: Path) -> int:
+    """Complete lines already in ``path``; a half-written last line is cut off."""
+    if not path.is_file():
+        return 0
+    data = path.read_bytes()
+    keep = data.rfind(b"\n") + 1
+    if keep < len(data):
+        with path.open("r+b") as fh:
+            fh.truncate(keep)
+    return data[:keep].count(b"\n")
+
+
+def _progress(paths):
+    import os  # noqa: PLC0415
+
+    from tqdm import tqdm  # noqa: PLC0415
+
+    total = sum(Path(p).stat().st_size for p in _expand(paths) if p != "-")
+    disable = os.environ.get("FACTSIFT_PROGRESS") != "1" and not sys.stderr.isatty()
+    return tqdm(total=total or None, unit="B", unit_scale=True, desc="predict", disable=disable, file=sys.stderr,
+                smoothing=0.1)
+
+
+def _stream_jsonl(results, out: Path, skip: int, bar) -> int:
+    """Append one JSON line per article, flushed as it goes; returns lines written."""
+    written = 0
+    with out.open("a", encoding="utf-8") as fh:
+        for art in results:
+            fh.write(json.dumps(art.to_dict(), ensure_ascii=False) + "\n")
+            fh.flush()
+            written += 1
+            bar.set_postfix(articles=skip + written, refresh=False)
+    return written
+
+
 def _cmd_predict(args) -> int:
+    import itertools  # noqa: PLC0415
+
     from .model.classifier import SentenceClassifier  # noqa: PLC0415
     from .training.io import atomic_write_text  # noqa: PLC0415
 
+    _expand(args.inputs)  # fail on bad paths before loading the model
     clf = SentenceClassifier.from_pretrained(args.model, device=args.device, dtype=args.dtype)
-    results = clf.predict_articles(_iter_inputs(args.inputs), batch_size=args.batch_size)
+    bar = _progress(args.inputs)
+    inputs = _iter_inputs(args.inputs, bar)
+    if args.format == "jsonl" and args.output:
+        # streaming: results are appended as they come; a rerun with the same
+        # output continues after the last complete article
+        out = Path(args.output)
+        skip = _resume_point(out)
+        if skip:
+            print(f"resuming: {skip} article(s) already in {out}", file=sys.stderr)
+        inputs = itertools.islice(inputs, skip, None)
+        try:
+            n = _stream_jsonl(clf.predict_articles(inputs, batch_size=args.batch_size), out, skip, bar)
+        finally:
+            bar.close()
+        print(f"{skip + n} article(s) in {out}", file=sys.stderr)
+        return 0
+    results = clf.predict_articles(inputs, batch_size=args.batch_size)
     if args.format == "html":
         from .html import render_html  # noqa: PLC0415
 
@@ -146,11 +225,15 @@ def _cmd_predict(args) -> int:
                 rows.append(f"{art.id}\t{i}\t{s.start}\t{s.end}\t{s.label}\t{s.score:.4f}\t{text}\n")
         body = "".join(rows)
     else:
-        body = "".join(json.dumps(a.to_dict(), ensure_ascii=False) + "\n" for a in results)
-    if args.output:
-        atomic_write_text(args.output, body)
-    else:
-        sys.stdout.write(body)
+        body = None
+        for art in results:
+            sys.stdout.write(json.dumps(art.to_dict(), ensure_ascii=False) + "\n")
+    bar.close()
+    if body is not None:
+        if args.output:
+            atomic_write_text(args.output, body)
+        else:
+            sys.stdout.write(body)
     return 0
 
 

@@ -114,3 +114,17 @@ def test_predict_bad_input_is_a_clear_error(model_dir, tmp_path, capsys, setup, 
 def test_missing_model_is_a_clear_error(tmp_path, capsys):
     assert main(["predict", "--model", str(tmp_path / "none"), "-"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_predict_jsonl_output_resumes_after_the_last_complete_article(model_dir, tmp_path):
+    arts = [{"id": f"a{i}", "text": f"Sentence number {i}. Another one."} for i in range(5)]
+    src = write_articles(tmp_path / "in.jsonl", arts)
+    full = tmp_path / "full.jsonl"
+    assert main(["predict", "--model", model_dir, "--output", str(full), str(src), "--dtype", "float32"]) == 0
+    lines = full.read_text().splitlines(keepends=True)
+    assert len(lines) == 5
+    # an interrupted run: two complete lines and half of the third
+    part = tmp_path / "part.jsonl"
+    part.write_text(lines[0] + lines[1] + lines[2][:20])
+    assert main(["predict", "--model", model_dir, "--output", str(part), str(src), "--dtype", "float32"]) == 0
+    assert part.read_text() == full.read_text()

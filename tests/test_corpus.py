@@ -1,0 +1,74 @@
+"""The shipped corpus: loads through the validator, splits do not leak, label minimums hold."""
+
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+
+from factsift.data.articles import load_articles
+from factsift.data.authoring import parse_files
+from factsift.data.corpus import FURNITURE_MIN_ARTICLES, assign, furniture
+from factsift.data.labels import LABELS
+
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
+SPLITS = ("train", "dev", "test")
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return {name: load_articles(CORPUS / f"{name}.jsonl") for name in SPLITS}
+
+
+def test_size_and_label_minimums(splits):
+    arts = [a for s in splits.values() for a in s]
+    counts = Counter(s.label for a in arts for s in a.sentences)
+    assert len(arts) >= 400
+    assert sum(counts.values()) >= 10_000
+    for label in LABELS:
+        assert counts[label] >= 1000, (label, counts[label])
+
+
+def test_split_proportions(splits):
+    n = {k: len(v) for k, v in splits.items()}
+    total = sum(n.values())
+    assert 0.75 <= n["train"] / total <= 0.85
+    assert 0.08 <= n["dev"] / total <= 0.12 and 0.08 <= n["test"] / total <= 0.12
+
+
+def test_no_sentence_text_in_two_splits(splits):
+    """Only generic site furniture (a boilerplate line in four or more articles,
+    the same string on every page of the web) may recur across splits."""
+    where = defaultdict(set)
+    labels = defaultdict(set)
+    articles = defaultdict(set)
+    for name, arts in splits.items():
+        for a in arts:
+            for s in a.sentences:
+                where[s.text.strip()].add(name)
+                labels[s.text.strip()].add(s.label)
+                articles[s.text.strip()].add(a.id)
+    leaks = [t for t, names in where.items() if len(names) > 1
+             and not (labels[t] == {"promotional_boilerplate"} and len(articles[t]) >= FURNITURE_MIN_ARTICLES)]
+    assert leaks == []
+
+
+def test_every_article_has_raw_text_and_spans(splits):
+    for arts in splits.values():
+        for a in arts:
+            assert a.text and all(a.text[s.start:s.end] == s.text for s in a.sentences)
+
+
+def test_built_files_match_the_sources(splits):
+    """The JSON Lines are exactly what `python -m factsift.data.corpus` builds from src/."""
+    built = parse_files(sorted((CORPUS / "src").glob("*.txt")))
+    for a in built:
+        a["meta"].pop("source_file", None)
+        a["meta"]["batch"] = a["id"].split("-")[0]
+    expected = assign(built)
+    for name in SPLITS:
+        ids = [a.id for a in splits[name]]
+        assert ids == [a["id"] for a in expected[name]]
+        shipped = [json.loads(l) for l in (CORPUS / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()]
+        assert shipped == expected[name]
+    assert furniture(built)  # the exemption covers real furniture, e.g. 'Advertisement'
