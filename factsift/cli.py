@@ -32,10 +32,22 @@ class InputError(ValueError):
 
 
 # ------------------------------------------------------------------- train
+def _sigterm_as_interrupt():
+    """SIGTERM (a scheduler stopping the job) stops training like Ctrl-C: the
+    run directory keeps its last complete checkpoint and --resume continues."""
+    import signal  # noqa: PLC0415
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
 def _cmd_train(args) -> int:
     from .training.config import load_config  # noqa: PLC0415
     from .training.train import train  # noqa: PLC0415
 
+    _sigterm_as_interrupt()
     config = load_config(args.config, args.overrides)
     run_dir = train(config, resume=args.resume, command="factsift " + " ".join(args.argv))
     metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
@@ -306,7 +318,8 @@ def main(argv=None) -> int:
     try:
         return args.func(args)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        hint = " (resume with: factsift train CONFIG --resume)" if args.command == "train" else ""
+        print(f"interrupted{hint}", file=sys.stderr)
         return 130
     except _user_errors() as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -211,18 +211,25 @@ class SentenceClassifier:
     def _predict_chunk(self, chunk, batch_size):
         from ..data.splitter import split_spans  # noqa: PLC0415
 
+        from ..data.textcheck import html_to_text, is_probably_not_english, looks_like_html  # noqa: PLC0415
+
         prepared = []
         for art_id, text, sents in chunk:
+            notes = []
             if sents is None:
+                if looks_like_html(text):
+                    text = html_to_text(text)
+                    notes.append("the input looked like HTML: tags were stripped, and spans index the stripped text")
                 spans = [(s.start, s.end) for s in split_spans(text)]
                 sents = [text[a:b] for a, b in spans]
             else:
                 text, spans = _join(sents)
-            prepared.append((art_id, text, sents, spans))
+            if is_probably_not_english(text):
+                notes.append("the text does not look like English; the model was trained on English news only")
+            prepared.append((art_id, text, sents, spans, notes))
         results = self._classify([p[2] for p in prepared], self.config.window, batch_size)
-        for (art_id, text, sents, spans), res in zip(prepared, results):
+        for (art_id, text, sents, spans, notes), res in zip(prepared, results):
             preds = tuple(_prediction(s, r, a, b) for s, (a, b), r in zip(sents, spans, res))
-            notes = []
             if not sents:
                 notes.append("no sentences found: the text is empty or whitespace only")
             if any(p.truncated for p in preds):

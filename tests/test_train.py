@@ -100,3 +100,14 @@ def test_empty_dev_split_is_an_error(tmp_path, tiny_base, seed_article):
 
     with pytest.raises(ArticleFormatError, match="contains no articles"):
         train(cfg)
+
+
+def test_resume_skips_a_half_written_checkpoint(tmp_path, tiny_base, seed_article):
+    cfg = _config(tmp_path, tiny_base, seed_article, **{"train.epochs": 2})
+    run = train(cfg)
+    good = last_checkpoint(run)
+    broken = run / "checkpoints" / "checkpoint-999"
+    broken.mkdir()
+    (broken / "trainer_state.json").write_text("{}")
+    (broken / "model.safetensors").write_bytes(b"\x10\x00")  # killed mid-write
+    assert last_checkpoint(run) == good

@@ -34,11 +34,27 @@ def has_run(run_dir: Path) -> bool:
     return run_dir.is_dir() and any(p.name != ".lock" for p in run_dir.iterdir())
 
 
+def checkpoint_is_complete(path: Path) -> bool:
+    """A checkpoint the Trainer finished writing: its state parses and its
+    weights file has a readable header. A process killed while the Trainer
+    was saving leaves one that is not, and resuming skips it."""
+    try:
+        json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+        weights = path / "model.safetensors"
+        with weights.open("rb") as fh:
+            header_len = int.from_bytes(fh.read(8), "little")
+            json.loads(fh.read(header_len))
+        return weights.stat().st_size > 8 + header_len
+    except (OSError, ValueError, UnicodeDecodeError):
+        return False
+
+
 def last_checkpoint(run_dir: Path) -> Path | None:
+    """The newest complete checkpoint of a run, or None."""
     ckpts = []
     for p in (run_dir / "checkpoints").glob("checkpoint-*"):
         step = p.name.split("-")[-1]
-        if step.isdigit() and (p / "trainer_state.json").is_file():
+        if step.isdigit() and checkpoint_is_complete(p):
             ckpts.append((int(step), p))
     return max(ckpts)[1] if ckpts else None
 

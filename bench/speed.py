@@ -1,0 +1,155 @@
+"""Speed benchmark: factsift's predict path against the plain transformers way,
+measured side by side in one run on the same sentences and the same weights.
+
+    .venv/bin/python bench/speed.py [--model DIR] [--threads N]
+
+Variants, each in its own process (so peak memory is its own):
+
+* ``plain-fp32``: the plain transformers way: the model's encoder (LoRA
+  folded in) as a Hugging Face ``AutoModel`` called in fp32 eager mode,
+  batches of 32 sentences in input order, each sentence on its own, with the
+  same mean pooling and head.
+* ``factsift-fp32``: ``predict_articles`` in fp32: windows of consecutive
+  sentences, length-sorted batches, tokenizer called once.
+* ``factsift``: the default path (``dtype="auto"``: bf16 weights on CPUs with
+  AMX, fp32 elsewhere).
+
+Sentences: every sentence of the corpus dev and test splits (real lengths,
+over 2,000). Reported: sentences/s over all of them, p50/p95 latency of one
+30-sentence article, peak RSS, and on ../shared/realdev the macro-F1 of each
+variant and its argmax agreement with ``factsift-fp32``. Ratios are printed
+at the end; absolute numbers drift between runs, ratios much less.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+REALDEV = ROOT.parent / "shared" / "realdev" / "realdev.jsonl"
+
+
+def _articles():
+    from factsift.data.articles import load_articles
+
+    return load_articles([ROOT / "data/corpus/dev.jsonl", ROOT / "data/corpus/test.jsonl"])
+
+
+def _plain_predict(clf, sentences, batch_size=32):
+    """HF encoder, fp32 eager, one sentence per row, input order."""
+    import torch
+
+    clf._prepare()  # folds LoRA into the encoder weights (the same weights as factsift's path)
+    net = clf.network.float().eval()
+    out = []
+    with torch.inference_mode():
+        for lo in range(0, len(sentences), batch_size):
+            enc = clf.tokenizer(sentences[lo:lo + batch_size], padding=True, truncation=True,
+                                max_length=clf.config.max_sentence_tokens + 2, return_tensors="pt")
+            hidden = net.encoder(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"]).last_hidden_state
+            mask = enc["attention_mask"].clone()
+            mask[:, 0] = 0  # pool the sentence's own tokens, as factsift does
+            lengths = mask.sum(1)
+            mask[torch.arange(len(lengths)), lengths] = 0  # drop [SEP]
+            mask = mask.unsqueeze(-1).float()
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+            out.extend(torch.softmax(net.head(pooled), -1).argmax(-1).tolist())
+    return [clf.labels[i] for i in out]
+
+
+def _variant(name: str, model, threads: int) -> dict:
+    import resource
+
+    import torch
+
+    from factsift import SentenceClassifier
+    from factsift.data.articles import load_articles
+    from factsift.training.metrics import classification_metrics
+
+    if threads:
+        torch.set_num_threads(threads)
+    dtype = "float32" if name != "factsift" else "auto"
+    clf = SentenceClassifier.from_pretrained(model, dtype=dtype)
+    arts = _articles()
+    sentences = [s.text for a in arts for s in a.sentences]
+    as_input = [[s.text for s in a.sentences] for a in arts]
+
+    def run(batch_of_articles):
+        if name == "plain-fp32":
+            return _plain_predict(clf, [s for a in batch_of_articles for s in a])
+        return [p.label for art in clf.predict_articles(batch_of_articles) for p in art.sentences]
+
+    run(as_input[:4])  # warm-up
+    t = time.perf_counter()
+    run(as_input)
+    elapsed = time.perf_counter() - t
+    # one 30-sentence article, many times
+    article = (sentences * 2)[:30]
+    lat = []
+    for _ in range(15):
+        t = time.perf_counter()
+        run([article])
+        lat.append(time.perf_counter() - t)
+    lat.sort()
+    real = load_articles(REALDEV) if REALDEV.is_file() else []
+    preds = run([[s.text for s in a.sentences] for a in real]) if real else []
+    gold = [s.label for a in real for s in a.sentences]
+    return {
+        "variant": name, "dtype": str(clf.dtype), "threads": torch.get_num_threads(),
+        "sentences": len(sentences), "sentences_per_s": len(sentences) / elapsed,
+        "latency_p50_ms": 1000 * lat[len(lat) // 2], "latency_p95_ms": 1000 * lat[int(len(lat) * 0.95) - 1],
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "realdev_macro_f1": classification_metrics(gold, preds, clf.labels)["macro_f1"] if real else None,
+        "realdev_preds": preds,
+    }
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=None)
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--variant", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.variant:
+        print(json.dumps(_variant(args.variant, args.model, args.threads)))
+        return 0
+    results = {}
+    for name in ("plain-fp32", "factsift-fp32", "factsift"):
+        cmd = [sys.executable, __file__, "--variant", name, "--threads", str(args.threads)]
+        if args.model:
+            cmd += ["--model", args.model]
+        out = subprocess.run(cmd, capture_output=True, text=True)
+        if out.returncode != 0:
+            print(out.stderr, file=sys.stderr)
+            return 1
+        results[name] = json.loads(out.stdout.strip().splitlines()[-1])
+    ref = results["factsift-fp32"]["realdev_preds"]
+    base = results["plain-fp32"]
+    print(f"{'variant':<15} {'dtype':<15} {'sent/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'peak MB':>8} "
+          f"{'realdev F1':>10} {'agree fp32':>10}")
+    for name, r in results.items():
+        agree = sum(a == b for a, b in zip(r["realdev_preds"], ref)) / max(1, len(ref))
+        r["agreement_with_factsift_fp32"] = agree
+        f1 = f"{r['realdev_macro_f1']:.4f}" if r["realdev_macro_f1"] is not None else "n/a"
+        print(f"{name:<15} {r['dtype']:<15} {r['sentences_per_s']:8.1f} {r['latency_p50_ms']:8.1f} "
+              f"{r['latency_p95_ms']:8.1f} {r['peak_rss_mb']:8.0f} {f1:>10} {agree:10.4f}")
+    fast = results["factsift"]
+    print(f"\n{base['sentences']} sentences, {fast['threads']} threads")
+    print(f"throughput ratio factsift / plain-fp32: {fast['sentences_per_s'] / base['sentences_per_s']:.2f}x")
+    print(f"throughput ratio factsift-fp32 / plain-fp32: "
+          f"{results['factsift-fp32']['sentences_per_s'] / base['sentences_per_s']:.2f}x")
+    print(f"p50 latency ratio plain-fp32 / factsift: {base['latency_p50_ms'] / fast['latency_p50_ms']:.2f}x")
+    if fast["realdev_macro_f1"] is not None:
+        print(f"realdev macro-F1 factsift - factsift-fp32: "
+              f"{fast['realdev_macro_f1'] - results['factsift-fp32']['realdev_macro_f1']:+.4f}; "
+              f"argmax agreement {fast['agreement_with_factsift_fp32']:.4f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
