@@ -41,6 +41,7 @@ class ModelConfig:
     max_targets: int = 8  # sentences classified per window
     max_length: int = 256  # tokens per window
     max_sentence_tokens: int = 64  # longer sentences are cut (with a warning)
+    article_prefix: int = 0  # the article's first N sentences lead every window as read-only context
     adapter: str = "lora"  # "lora" (small files) or "none" (full fine-tuning)
     lora_r: int = 16
     lora_alpha: float = 32.0
@@ -50,7 +51,7 @@ class ModelConfig:
 
     @property
     def window(self) -> WindowSpec:
-        return WindowSpec(self.context, self.max_targets, self.max_length, self.max_sentence_tokens)
+        return WindowSpec(self.context, self.max_targets, self.max_length, self.max_sentence_tokens, self.article_prefix)
 
     def to_json(self) -> dict:
         d = asdict(self)

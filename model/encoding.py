@@ -15,12 +15,16 @@ from dataclasses import dataclass
 IGNORE = -100
 
 
+PREFIX_SENTENCE_TOKENS = 32
+
+
 @dataclass(frozen=True)
 class WindowSpec:
     context: int = 2
     max_targets: int = 8
     max_length: int = 256
     max_sentence_tokens: int = 64
+    prefix: int = 0  # the article's first sentences, put at the head of every window as read-only context
 
 
 @dataclass
@@ -40,6 +44,12 @@ def tokenize_sentences(tokenizer, sentences: list[str], max_tokens: int) -> tupl
     return [ids[:max_tokens] for ids in enc], cut
 
 
+def _prefix_cost(lengths, spec: WindowSpec) -> int:
+    if spec.prefix <= 0 or spec.context <= 0:
+        return 0
+    return sum(min(x, PREFIX_SENTENCE_TOKENS) + 1 for x in lengths[: spec.prefix])
+
+
 def _cost(lengths, lo, hi):
     return sum(lengths[lo:hi]) + (hi - lo)  # one [SEP] per sentence
 
@@ -47,7 +57,7 @@ def _cost(lengths, lo, hi):
 def plan_windows(lengths: list[int], spec: WindowSpec) -> list[tuple[int, int, int, int]]:
     """Return (left, first_target, end_target, right) sentence ranges for each window."""
     n = len(lengths)
-    budget = spec.max_length - 1  # [CLS]
+    budget = spec.max_length - 1 - _prefix_cost(lengths, spec)  # [CLS], the article prefix
     plans = []
     i = 0
     max_targets = spec.max_targets if spec.context > 0 else 1
@@ -73,8 +83,16 @@ def plan_windows(lengths: list[int], spec: WindowSpec) -> list[tuple[int, int, i
 
 def build_windows(token_ids: list[list[int]], spec: WindowSpec, cls_id: int, sep_id: int, article: int = 0):
     windows = []
+    use_prefix = spec.prefix > 0 and spec.context > 0
     for left, first, end, right in plan_windows([len(t) for t in token_ids], spec):
         ids, sids, targets = [cls_id], [-1], []
+        # the article's opening sentences (headline, section, standfirst) tell what kind of piece
+        # this is (a letters page, a press release, a live blog) to windows far from the top
+        for s in range(min(spec.prefix, left) if use_prefix else 0):
+            piece = token_ids[s][:PREFIX_SENTENCE_TOKENS]
+            ids.extend(piece)
+            ids.append(sep_id)
+            sids.extend([-1] * (len(piece) + 1))
         for k, s in enumerate(range(left, right)):
             ids.extend(token_ids[s])
             sids.extend([k] * len(token_ids[s]))

@@ -11,11 +11,13 @@ from factsift.model.encoding import WindowSpec, plan_windows
 
 def test_windows_cover_each_sentence_once():
     lengths = [5, 30, 2, 8, 40, 3, 3, 12, 9, 1]
-    for spec in (WindowSpec(0, 8, 64, 40), WindowSpec(1, 4, 64, 40), WindowSpec(2, 8, 256, 40), WindowSpec(3, 2, 48, 40)):
+    for spec in (WindowSpec(0, 8, 64, 40), WindowSpec(1, 4, 64, 40), WindowSpec(2, 8, 256, 40), WindowSpec(3, 2, 48, 40),
+                 WindowSpec(2, 4, 128, 40, prefix=2)):
         targets = []
         for left, first, end, right in plan_windows(lengths, spec):
             assert left <= first < end <= right
-            assert sum(lengths[left:right]) + (right - left) + 1 <= spec.max_length or right - left == 1
+            prefix = sum(min(x, 32) + 1 for x in lengths[:spec.prefix]) if spec.context else 0
+            assert sum(lengths[left:right]) + (right - left) + 1 + prefix <= spec.max_length or right - left == 1
             targets.extend(range(first, end))
         assert targets == list(range(len(lengths)))
 
@@ -155,3 +157,14 @@ def test_other_languages_work_with_a_note(tiny_clf):
     assert len(art.sentences) == 4 and any("English" in w for w in art.warnings)
     assert not tiny_clf.predict_article("The mayor said on Monday that the road would close in the summer, and "
                                         "that the works would last for three months while residents wait.").warnings
+
+
+def test_article_prefix_leads_windows_far_from_the_top():
+    from factsift.model.encoding import build_windows
+
+    ids = [[10 + i] * 3 for i in range(12)]
+    windows = build_windows(ids, WindowSpec(1, 2, 40, 10, prefix=2), cls_id=1, sep_id=2)
+    late = windows[-1]
+    assert late.input_ids[:9] == [1, 10, 10, 10, 2, 11, 11, 11, 2]  # [CLS] s0 [SEP] s1 [SEP]
+    assert late.sentence_ids[:9] == [-1] * 9  # read-only: never pooled as a sentence
+    assert windows[0].input_ids[1:4] == [10, 10, 10] and windows[0].sentence_ids[1] == 0  # no duplicate at the top
