@@ -148,6 +148,14 @@ def _decode_lines(path: Path) -> Iterator[tuple[int, str]]:
                 ) from None
 
 
+def parse_json_line(line: str, where: str):
+    """One JSON Lines record, or an error naming file and line."""
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise _fail(where, f"invalid JSON ({exc.msg} at column {exc.colno}); each line must be one JSON object") from None
+
+
 def iter_jsonl(path, *, require_labels: bool = True, labels: Sequence[str] = LABELS) -> Iterator[Article]:
     """Yield validated articles from a JSON Lines file, one at a time."""
     path = Path(path)
@@ -155,11 +163,7 @@ def iter_jsonl(path, *, require_labels: bool = True, labels: Sequence[str] = LAB
         if not line.strip():
             continue
         where = f"{path}:{lineno}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise _fail(where, f"invalid JSON ({exc.msg} at column {exc.colno}); each line must be one JSON object") from None
-        yield parse_article(obj, where, require_labels=require_labels, labels=labels)
+        yield parse_article(parse_json_line(line, where), where, require_labels=require_labels, labels=labels)
 
 
 def iter_tsv(path, *, require_labels: bool = True, labels: Sequence[str] = LABELS) -> Iterator[Article]:

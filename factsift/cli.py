@@ -85,7 +85,7 @@ def _read_text(path: Path) -> str:
 
 
 def _jsonl_articles(path: Path, lines, progress=None):
-    from .data.articles import ArticleFormatError  # noqa: PLC0415
+    from .data.articles import ArticleFormatError, parse_json_line  # noqa: PLC0415
 
     for lineno, raw in enumerate(lines, 1):
         if progress is not None:
@@ -100,10 +100,7 @@ def _jsonl_articles(path: Path, lines, progress=None):
         if not line.strip():
             continue
         where = f"{path}:{lineno}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ArticleFormatError(f"{where}: invalid JSON ({exc.msg}); each line must be one article object") from None
+        obj = parse_json_line(line, where)
         if not isinstance(obj, dict) or not ("text" in obj or "sentences" in obj):
             raise ArticleFormatError(f"{where}: not an article: expected an object with 'id' and 'text' or 'sentences'")
         obj.setdefault("id", f"{path.name}:{lineno}")

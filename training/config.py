@@ -95,20 +95,14 @@ def _coerce(value, tp, key: str):
         if isinstance(value, str) and value.lower() in {"true", "false", "yes", "no", "1", "0"}:
             return value.lower() in {"true", "yes", "1"}
         raise ConfigError(f"{key}: expected true or false, found {value!r}")
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, (int, str)):
-            raise ConfigError(f"{key}: expected an integer, found {type(value).__name__} {value!r}")
+    if tp in (int, float):
+        accepted, what = ((int, str), "an integer") if tp is int else ((int, float, str), "a number")
+        if isinstance(value, bool) or not isinstance(value, accepted):
+            raise ConfigError(f"{key}: expected {what}, found {type(value).__name__} {value!r}")
         try:
-            return int(value)
+            return tp(value)
         except ValueError:
-            raise ConfigError(f"{key}: expected an integer, found {value!r}") from None
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise ConfigError(f"{key}: expected a number, found {type(value).__name__} {value!r}")
-        try:
-            return float(value)
-        except ValueError:
-            raise ConfigError(f"{key}: expected a number, found {value!r}") from None
+            raise ConfigError(f"{key}: expected {what}, found {value!r}") from None
     if tp is str:
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
             raise ConfigError(f"{key}: expected a string, found {type(value).__name__} {value!r}")
