@@ -12,6 +12,18 @@ import tempfile
 from pathlib import Path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _normal_mode(path, directory: bool = False) -> None:
+    """mkstemp/mkdtemp create private (0600/0700) files; give the result the
+    permissions an ordinary write would have."""
+    os.chmod(path, (0o777 if directory else 0o666) & ~_umask())
+
+
 class OutputError(OSError):
     """An output could not be written; the message says where and why."""
 
@@ -34,6 +46,7 @@ def atomic_write_bytes(path, data: bytes) -> Path:
                 fh.write(data)
                 fh.flush()
                 os.fsync(fh.fileno())
+            _normal_mode(tmp)
             os.replace(tmp, path)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -63,6 +76,9 @@ def atomic_directory(path):
         raise _explain(path, exc) from None
     try:
         yield tmp
+        _normal_mode(tmp, directory=True)
+        for child in tmp.rglob("*"):
+            _normal_mode(child, directory=child.is_dir())
         old = None
         if path.exists():
             old = path.with_name(f".{path.name}.old-{os.getpid()}")
