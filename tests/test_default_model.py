@@ -46,4 +46,4 @@ def test_loads_offline_in_a_fresh_process(tmp_path):
     assert float(out.stdout.strip().splitlines()[-1]) < 30  # a few seconds measured; generous for a loaded CI box
 
 
-SEED_ACCURACY_FLOOR = 0.6
+SEED_ACCURACY_FLOOR = 0.64  # measured 19 of 28 (0.68) with the shipped model
