@@ -128,3 +128,15 @@ def test_predict_jsonl_output_resumes_after_the_last_complete_article(model_dir,
     part.write_text(lines[0] + lines[1] + lines[2][:20])
     assert main(["predict", "--model", model_dir, "--output", str(part), str(src), "--dtype", "float32"]) == 0
     assert part.read_text() == full.read_text()
+
+
+def test_unwritable_output_is_a_clear_error_and_the_input_is_untouched(model_dir, tmp_path, capsys):
+    src = tmp_path / "a.txt"
+    src.write_text("The council met on Monday.", encoding="utf-8")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    out = blocker / "out.tsv"  # a path under a regular file cannot be created
+    assert main(["predict", "--model", model_dir, "--format", "tsv", "--output", str(out), str(src)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot write") and "Traceback" not in err
+    assert src.read_text(encoding="utf-8") == "The council met on Monday."

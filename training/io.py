@@ -32,8 +32,12 @@ def _explain(path, exc: OSError) -> OutputError:
     import errno  # noqa: PLC0415
 
     why = {errno.ENOSPC: "no space left on the device", errno.EACCES: "permission denied",
-           errno.EROFS: "the file system is read-only", errno.EDQUOT: "disk quota exceeded"}.get(exc.errno, str(exc))
-    return OutputError(exc.errno, f"cannot write {path}: {why}; choose another output location or free space")
+           errno.EPERM: "permission denied", errno.EROFS: "the file system is read-only",
+           errno.EDQUOT: "disk quota exceeded", errno.ENOTDIR: "a parent of the path is a file, not a directory",
+           errno.EEXIST: "a parent of the path is a file, not a directory"}.get(exc.errno, exc.strerror or str(exc))
+    err = OutputError(f"cannot write {path}: {why}; choose another output location or free space")
+    err.errno = exc.errno
+    return err
 
 
 def atomic_write_bytes(path, data: bytes) -> Path:

@@ -264,13 +264,16 @@ def _make_trainer(config, clf, train_ds, dev_ds, run_dir, device):
 
 
 def _finish(config, clf, trainer, run_dir, dev_arts, test_arts, elapsed) -> Path:
+    import json  # noqa: PLC0415
+
+    import torch  # noqa: PLC0415
+
     from ..model.card import model_card  # noqa: PLC0415
     from .evaluate import score_articles  # noqa: PLC0415
 
-    clf.network.to("cpu")
-    clf.network.float()
-    clf.device = __import__("torch").device("cpu")
-    clf.dtype = __import__("torch").float32
+    # score the best checkpoint exactly (fp32 on the CPU), whatever trained it
+    clf.network.to("cpu").float()
+    clf.device, clf.dtype = torch.device("cpu"), torch.float32
     state = trainer.state
     metrics = {"train_seconds": round(elapsed, 1), "best_checkpoint": state.best_model_checkpoint,
                "best_dev_macro_f1": state.best_metric, "steps": state.global_step, "epochs": state.epoch}
@@ -279,9 +282,7 @@ def _finish(config, clf, trainer, run_dir, dev_arts, test_arts, elapsed) -> Path
     if test_arts:
         test = score_articles(clf, test_arts)
         metrics["test"] = test["metrics"]
-        from ..data.articles import Article  # noqa: PLC0415,F401
-
-        lines = "".join(__import__("json").dumps(r, ensure_ascii=False) + "\n" for r in test["records"])
+        lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in test["records"])
         atomic_write_text(run_dir / "predictions" / "test.jsonl", lines)
     atomic_write_json(run_dir / "metrics.json", metrics)
     clf.save_pretrained(run_dir / "model", card=model_card(clf, config, metrics))
