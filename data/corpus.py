@@ -86,17 +86,21 @@ def assign(articles, seed: int = SEED) -> dict[str, list[dict]]:
     return splits
 
 
-def build(root: Path = Path("data/corpus")) -> dict[str, int]:
+def load_sources(root: Path = Path("data/corpus")) -> list[dict]:
+    """Every article of ``root/src``, with the metadata the built files carry."""
     articles = parse_files(sorted((root / "src").glob("*.txt")))
     for a in articles:
         a["meta"]["batch"] = a["id"].split("-")[0]
         a["meta"].pop("source_file", None)
+    return articles
+
+
+def build(root: Path = Path("data/corpus")) -> dict[str, int]:
+    from ..training.io import atomic_write_text  # noqa: PLC0415
+
     counts = {}
-    for name, arts in assign(articles).items():
-        path = root / f"{name}.jsonl"
-        tmp = path.with_suffix(".jsonl.tmp")
-        tmp.write_text("".join(json.dumps(a, ensure_ascii=False) + "\n" for a in arts), encoding="utf-8")
-        tmp.replace(path)
+    for name, arts in assign(load_sources(root)).items():
+        atomic_write_text(root / f"{name}.jsonl", "".join(json.dumps(a, ensure_ascii=False) + "\n" for a in arts))
         counts[name] = len(arts)
     return counts
 

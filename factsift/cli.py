@@ -131,12 +131,13 @@ def _expand(paths) -> list[str]:
     return out
 
 
-def _iter_inputs(paths, progress=None):
-    """Yield article inputs (dicts with id and text or sentences) from files, directories or stdin.
+def _iter_inputs(paths: list[str], progress=None):
+    """Yield article inputs (dicts with id and text or sentences) from paths
+    already expanded by ``_expand`` (files, or ``-`` for stdin).
 
     JSON Lines files are read line by line, so memory stays bounded whatever their size.
     """
-    for raw in _expand(paths):
+    for raw in paths:
         if raw == "-":
             data = sys.stdin.buffer.read()
             try:
@@ -174,12 +175,12 @@ def _resume_point(path: Path) -> int:
     return data[:keep].count(b"\n")
 
 
-def _progress(paths):
+def _progress(paths: list[str]):
     import os  # noqa: PLC0415
 
     from tqdm import tqdm  # noqa: PLC0415
 
-    total = sum(Path(p).stat().st_size for p in _expand(paths) if p != "-")
+    total = sum(Path(p).stat().st_size for p in paths if p != "-")
     disable = os.environ.get("FACTSIFT_PROGRESS") != "1" and not sys.stderr.isatty()
     return tqdm(total=total or None, unit="B", unit_scale=True, desc="predict", disable=disable, file=sys.stderr,
                 smoothing=0.1)
@@ -203,10 +204,10 @@ def _cmd_predict(args) -> int:
     from .model.classifier import SentenceClassifier  # noqa: PLC0415
     from .training.io import atomic_write_text  # noqa: PLC0415
 
-    _expand(args.inputs)  # fail on bad paths before loading the model
+    paths = _expand(args.inputs)  # fails on bad paths before the model loads
     clf = SentenceClassifier.from_pretrained(args.model, device=args.device, dtype=args.dtype)
-    bar = _progress(args.inputs)
-    inputs = _iter_inputs(args.inputs, bar)
+    bar = _progress(paths)
+    inputs = _iter_inputs(paths, bar)
     if args.format == "jsonl" and args.output:
         # streaming: results are appended as they come; a rerun with the same
         # output continues after the last complete article
@@ -250,7 +251,7 @@ def _cmd_predict(args) -> int:
 def _cmd_split(args) -> int:
     from .data.splitter import split_spans  # noqa: PLC0415
 
-    for item in _iter_inputs(args.inputs):
+    for item in _iter_inputs(_expand(args.inputs)):
         text = item.get("text") or ""
         for s in split_spans(text):
             print(json.dumps({"id": item["id"], "start": s.start, "end": s.end, "text": text[s.start:s.end]},
