@@ -10,6 +10,12 @@ furniture, a boilerplate line that occurs in four or more articles
 string on every page of the web, and tying every article that carries them
 together would put a third of the corpus in one group. The assignment is a
 seeded shuffle of the groups, so rebuilding gives the same files.
+
+Splits are pinned: ``data/corpus/splits.tsv`` records the split of every
+article built so far, and a rebuild keeps each article where it was, so the
+test split does not change under a model when a new batch of articles is
+added. Only groups with no pinned article are shuffled, and they fill each
+split up to its share of the whole corpus.
 """
 
 from __future__ import annotations
@@ -64,22 +70,48 @@ def groups(articles) -> list[list[dict]]:
     return sorted(out.values(), key=lambda g: g[0]["id"])
 
 
-def assign(articles, seed: int = SEED) -> dict[str, list[dict]]:
-    gs = groups(articles)
-    random.Random(seed).shuffle(gs)
-    total = len(articles)
+def read_pins(path: Path) -> dict[str, str]:
+    """``article id -> split`` from a ``splits.tsv`` (missing file: no pins)."""
+    pins = {}
+    if not Path(path).is_file():
+        return pins
+    for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        parts = line.split("\t")
+        if len(parts) != 2 or parts[1] not in dict(SPLITS):
+            raise ValueError(f"{path}:{n}: expected 'article_id<TAB>train|dev|test', found {line!r}")
+        pins[parts[0]] = parts[1]
+    return pins
+
+
+def assign(articles, seed: int = SEED, pins: dict[str, str] | None = None) -> dict[str, list[dict]]:
+    pins = pins or {}
     splits = {name: [] for name, _ in SPLITS}
-    # fill the small splits first with whole groups, the rest is train
+    free = []
+    for g in groups(articles):
+        pinned = {pins[a["id"]] for a in g if a["id"] in pins}
+        if len(pinned) > 1:
+            ids = ", ".join(f"{a['id']} ({pins.get(a['id'], 'new')})" for a in g)
+            raise ValueError(f"articles pinned to different splits share a sentence: {ids}; "
+                             "reword the shared sentence or move the articles to one split in splits.tsv")
+        if pinned:
+            splits[pinned.pop()].extend(g)
+        else:
+            free.append(g)
+    random.Random(seed).shuffle(free)
+    total = len(articles)
+    # fill the small splits up to their share with whole new groups, the rest is train
     for name, share in SPLITS[1:]:
         target = round(total * share)
         rest = []
-        for g in gs:
+        for g in free:
             if len(splits[name]) + len(g) <= target and len(g) <= max(3, target // 10):
                 splits[name].extend(g)
             else:
                 rest.append(g)
-        gs = rest
-    for g in gs:
+        free = rest
+    for g in free:
         splits["train"].extend(g)
     for name in splits:
         splits[name].sort(key=lambda a: a["id"])
@@ -98,10 +130,12 @@ def load_sources(root: Path = Path("data/corpus")) -> list[dict]:
 def build(root: Path = Path("data/corpus")) -> dict[str, int]:
     from ..training.io import atomic_write_text  # noqa: PLC0415
 
-    counts = {}
-    for name, arts in assign(load_sources(root)).items():
+    counts, pins = {}, []
+    for name, arts in assign(load_sources(root), pins=read_pins(root / "splits.tsv")).items():
         atomic_write_text(root / f"{name}.jsonl", "".join(json.dumps(a, ensure_ascii=False) + "\n" for a in arts))
         counts[name] = len(arts)
+        pins += [f"{a['id']}\t{name}\n" for a in arts]
+    atomic_write_text(root / "splits.tsv", "".join(sorted(pins)))
     return counts
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from factsift.data.articles import load_articles
-from factsift.data.corpus import FURNITURE_MIN_ARTICLES, assign, furniture, load_sources
+from factsift.data.corpus import FURNITURE_MIN_ARTICLES, assign, furniture, load_sources, read_pins
 from factsift.data.labels import LABELS
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
@@ -61,10 +61,33 @@ def test_every_article_has_raw_text_and_spans(splits):
 def test_built_files_match_the_sources(splits):
     """The JSON Lines are exactly what `python -m factsift.data.corpus` builds from src/."""
     built = load_sources(CORPUS)
-    expected = assign(built)
+    pins = read_pins(CORPUS / "splits.tsv")
+    assert sorted(pins) == sorted(a["id"] for a in built)  # every article is pinned
+    expected = assign(built, pins=pins)
     for name in SPLITS:
         ids = [a.id for a in splits[name]]
         assert ids == [a["id"] for a in expected[name]]
         shipped = [json.loads(l) for l in (CORPUS / f"{name}.jsonl").read_text(encoding="utf-8").splitlines()]
         assert shipped == expected[name]
     assert furniture(built)  # the exemption covers real furniture, e.g. 'Advertisement'
+
+
+def test_pinned_articles_keep_their_split_when_a_batch_is_added():
+    built = load_sources(CORPUS)
+    pins = read_pins(CORPUS / "splits.tsv")
+    new = [{"id": f"new-{i:03d}", "text": f"Story {i}.", "meta": {},
+            "sentences": [{"text": f"Story {i}.", "label": "factual_claim", "start": 0, "end": len(f"Story {i}.")}]}
+           for i in range(50)]
+    out = assign(built + new, pins=pins)
+    where = {a["id"]: name for name, arts in out.items() for a in arts}
+    assert all(where[i] == s for i, s in pins.items())
+    placed = [where[a["id"]] for a in new]
+    assert placed.count("dev") > 0 and placed.count("test") > 0 and placed.count("train") > 30
+
+
+def test_pins_that_split_a_group_are_refused():
+    a = {"id": "a", "text": "Same line.", "meta": {},
+         "sentences": [{"text": "Same line.", "label": "factual_claim", "start": 0, "end": 10}]}
+    b = dict(a, id="b")
+    with pytest.raises(ValueError, match="share a sentence"):
+        assign([a, b], pins={"a": "train", "b": "test"})
