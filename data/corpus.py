@@ -30,18 +30,24 @@ from .authoring import parse_files
 
 SPLITS = (("train", 0.8), ("dev", 0.1), ("test", 0.1))
 FURNITURE_MIN_ARTICLES = 4
+SHORT_UNIT_WORDS = 4
 SEED = 20261126
 
 
 def furniture(articles) -> set[str]:
-    """Boilerplate lines common enough to be generic site furniture."""
+    """Lines generic enough to repeat across unrelated pages: boilerplate found
+    in ``FURNITURE_MIN_ARTICLES`` or more articles, and any unit of at most
+    ``SHORT_UNIT_WORDS`` words found in two or more (a section heading such as
+    ``Summary``, a button such as ``Donate now``, a price line)."""
     where = defaultdict(set)
     labels = defaultdict(set)
     for a in articles:
         for s in a["sentences"]:
             where[s["text"].strip()].add(a["id"])
             labels[s["text"].strip()].add(s["label"])
-    return {t for t, ids in where.items() if len(ids) >= FURNITURE_MIN_ARTICLES and labels[t] == {"promotional_boilerplate"}}
+    return {t for t, ids in where.items()
+            if (len(ids) >= FURNITURE_MIN_ARTICLES and labels[t] == {"promotional_boilerplate"})
+            or (len(ids) >= 2 and len(t.split()) <= SHORT_UNIT_WORDS)}
 
 
 def groups(articles) -> list[list[dict]]:
