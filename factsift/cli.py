@@ -44,12 +44,15 @@ def _sigterm_as_interrupt():
 
 
 def _cmd_train(args) -> int:
+    from .training import distributed  # noqa: PLC0415
     from .training.config import load_config  # noqa: PLC0415
     from .training.train import train  # noqa: PLC0415
 
     _sigterm_as_interrupt()
     config = load_config(args.config, args.overrides)
     run_dir = train(config, resume=args.resume, command="factsift " + " ".join(args.argv))
+    if not distributed.is_main():  # under torchrun / accelerate launch, rank 0 reports for all
+        return 0
     metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
     print(f"run directory: {run_dir}")
     print(f"dev macro-F1 {metrics['dev']['macro_f1']:.4f}" +

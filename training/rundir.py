@@ -15,6 +15,13 @@
 
 A run directory is never overwritten: starting a run on an existing one is an
 error unless resuming, and every file is written atomically.
+
+Under ``torchrun`` / ``accelerate launch`` (data parallel) only rank 0 checks,
+creates, locks and writes the directory; the other ranks wait for its verdict
+and never touch it, with one exception that the HF Trainer makes: each rank
+saves its own ``checkpoints/checkpoint-N/rng_state_<rank>.pth``, which is what
+makes a resumed run continue exactly. Across machines, ``output.dir`` must
+therefore be on a file system that every node sees.
 """
 
 from __future__ import annotations

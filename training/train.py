@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 from ..data.articles import ArticleFormatError, load_articles, warn_label_gaps
-from .config import TrainConfig
+from . import distributed
+from .config import ConfigError, TrainConfig
 from .io import RunLock, atomic_write_json, atomic_write_text
 from .rundir import RunExistsError, environment, has_run, last_checkpoint
 
@@ -126,7 +127,7 @@ def _training_args(config: TrainConfig, run_dir: Path, device: str, steps_per_ep
         eval_every = min(eval_every, t.max_steps)
     return TrainingArguments(
         output_dir=str(run_dir / "checkpoints"),
-        per_device_train_batch_size=t.batch_size,
+        per_device_train_batch_size=t.batch_size // distributed.world_size(),  # batch_size is the global batch
         per_device_eval_batch_size=t.eval_batch_size,
         gradient_accumulation_steps=t.gradient_accumulation_steps,
         learning_rate=t.learning_rate,
@@ -189,41 +190,97 @@ def train(config: TrainConfig, *, resume: bool = False, command: str | None = No
     The run directory (``config.output.dir``) must not hold a run unless
     ``resume`` is true, in which case training continues from its last
     checkpoint with the config saved there.
+
+    Under ``torchrun`` or ``accelerate launch`` every process calls this
+    (data parallel, the Trainer's DDP): rank 0 alone checks, locks and writes
+    the run directory, and every rank trains with rank 0's resolved config
+    and seed. ``train.batch_size`` stays the global batch (windows per
+    optimizer step), split evenly over the processes.
     """
-    run_dir = Path(config.output.dir)
-    if has_run(run_dir) and not resume:
-        raise RunExistsError(
-            f"run directory {run_dir} already holds a run; pass --resume to continue it, "
-            "or set output.dir (e.g. --output.dir=runs/new) for a new run"
+    opened = distributed.init(_device(config))
+    try:
+        config, run_dir, lock, ckpt = _claim_run_dir(config, resume)
+        try:
+            return _train_locked(config, run_dir, resume, command, ckpt)
+        finally:
+            if lock is not None:
+                lock.release()
+    finally:
+        if opened:
+            distributed.close()
+
+
+def _claim_run_dir(config: TrainConfig, resume: bool):
+    """Rank 0 checks and locks the run directory and resolves the config
+    (the saved one when resuming); every rank gets the same verdict, config
+    and checkpoint, so all of them fail together or train together."""
+    lock = None
+    if distributed.is_main():
+        try:
+            run_dir = Path(config.output.dir)
+            if has_run(run_dir) and not resume:
+                raise RunExistsError(
+                    f"run directory {run_dir} already holds a run; pass --resume to continue it, "
+                    "or set output.dir (e.g. --output.dir=runs/new) for a new run"
+                )
+            run_dir.mkdir(parents=True, exist_ok=True)
+            lock = RunLock(run_dir).acquire()
+            saved = run_dir / "config.yaml"
+            if resume and saved.is_file():
+                from .config import load_config  # noqa: PLC0415
+
+                config = load_config(saved)
+            ckpt = last_checkpoint(run_dir) if resume else None
+            verdict = (None, config, ckpt)
+        except Exception as exc:  # every rank raises it, not only rank 0
+            verdict = (exc, None, None)
+    else:
+        verdict = None
+    try:
+        error, resolved, ckpt = distributed.broadcast(verdict)
+        if error is not None:
+            raise error
+        if resolved != config:
+            log.warning("rank %d: training with rank 0's config, which differs from this rank's", distributed.rank())
+        _check_batch(resolved)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    return resolved, Path(resolved.output.dir), lock, ckpt
+
+
+def _check_batch(config: TrainConfig) -> None:
+    n, b = distributed.world_size(), config.train.batch_size
+    if b % n:
+        lower, higher = max(n, b // n * n), (b // n + 1) * n
+        raise ConfigError(
+            f"train.batch_size={b} is the global batch (windows per optimizer step) and must split evenly over "
+            f"the {n} processes; use --train.batch_size={lower} or {higher}"
         )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with RunLock(run_dir):
-        return _train_locked(config, run_dir, resume, command)
 
 
-def _train_locked(config: TrainConfig, run_dir: Path, resume: bool, command: str | None) -> Path:
+def _train_locked(config: TrainConfig, run_dir: Path, resume: bool, command: str | None, ckpt) -> Path:
     import torch  # noqa: PLC0415
     import yaml  # noqa: PLC0415
 
     from ..model.classifier import SentenceClassifier  # noqa: PLC0415
 
-    saved = run_dir / "config.yaml"
-    if resume and saved.is_file():
-        from .config import load_config  # noqa: PLC0415
-
-        config = load_config(saved)
+    main = distributed.is_main()
     if config.train.threads > 0:
         torch.set_num_threads(config.train.threads)
-    handler = _setup_logging(run_dir)
+    handler = _setup_logging(run_dir) if main else None
     try:
-        atomic_write_text(saved, yaml.safe_dump(config.to_dict(), sort_keys=False))
-        cmd = command or shlex.join(sys.argv)
-        with open(run_dir / "command.txt", "a", encoding="utf-8") as fh:
-            fh.write(("resume: " if resume else "") + cmd + "\n")
         device = _device(config)
-        env = environment()
-        env["device"] = device
-        atomic_write_json(run_dir / "environment.json", env)
+        if main:
+            atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config.to_dict(), sort_keys=False))
+            cmd = command or shlex.join(sys.argv)
+            with open(run_dir / "command.txt", "a", encoding="utf-8") as fh:
+                fh.write(("resume: " if resume else "") + cmd + "\n")
+            env = environment()
+            env["device"] = device
+            env["processes"] = distributed.world_size()
+            atomic_write_json(run_dir / "environment.json", env)
 
         labels = config.model.labels
         train_arts, dev_arts, test_arts = _load_splits(config, labels)
@@ -232,22 +289,25 @@ def _train_locked(config: TrainConfig, run_dir: Path, resume: bool, command: str
         if config.train.class_weights:
             clf.network.class_weights.copy_(torch.tensor(_class_weights(train_arts, labels)))
         train_ds, dev_ds = WindowDataset(train_arts, clf), WindowDataset(dev_arts, clf)
-        log.info("train: %d articles, %d windows; dev: %d articles, %d windows", len(train_arts), len(train_ds),
-                 len(dev_arts), len(dev_ds))
+        log.info("train: %d articles, %d windows; dev: %d articles, %d windows; %d process(es)", len(train_arts),
+                 len(train_ds), len(dev_arts), len(dev_ds), distributed.world_size())
         if train_ds.truncated:
             log.warning("%d training sentences were cut to %d tokens", train_ds.truncated, config.model.max_sentence_tokens)
         started = time.time()
         trainer = _make_trainer(config, clf, train_ds, dev_ds, run_dir, device)
-        ckpt = last_checkpoint(run_dir) if resume else None
         if resume and ckpt is None:
             log.info("no checkpoint in %s yet; training from the start", run_dir)
         trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
         elapsed = time.time() - started
-        return _finish(config, clf, trainer, run_dir, dev_arts, test_arts, elapsed)
+        if main:
+            _finish(config, clf, trainer, run_dir, dev_arts, test_arts, elapsed)
+        distributed.barrier()  # the other ranks return once the run directory is complete
+        return run_dir
     finally:
-        for name in ("factsift", "transformers.trainer"):
-            logging.getLogger(name).removeHandler(handler)
-        handler.close()
+        if handler is not None:
+            for name in ("factsift", "transformers.trainer"):
+                logging.getLogger(name).removeHandler(handler)
+            handler.close()
 
 
 def _make_trainer(config, clf, train_ds, dev_ds, run_dir, device):
