@@ -201,6 +201,69 @@ def _stream_jsonl(results, out: Path, skip: int, bar) -> int:
     return written
 
 
+# Articles classified together: predict_articles batches the windows of this
+# many consecutive articles, and batch shapes move the last bits of the
+# scores. Shards and resumed runs therefore start on a multiple of CHUNK, so
+# every article meets the same neighbours as in one uninterrupted process.
+CHUNK = 64
+
+
+def _parse_shard(text: str) -> tuple[int, int]:
+    import re  # noqa: PLC0415
+
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not m:
+        raise InputError(f"--shard {text!r}: expected I/N, e.g. --shard 0/4 for the first of 4 shards")
+    i, n = int(m.group(1)), int(m.group(2))
+    if n < 1:
+        raise InputError(f"--shard {text}: N, the number of shards, must be at least 1")
+    if i >= n:
+        raise InputError(f"--shard {text}: I must be from 0 to {n - 1}; shards are numbered from 0 "
+                         f"(a Slurm array --array=0-{n - 1}, or a Kubernetes indexed job's completion index)")
+    return i, n
+
+
+def _count_articles(paths: list[str]) -> list[int]:
+    """Articles in each input, counted the way ``_iter_inputs`` reads them
+    (a text file is one article; a JSON Lines file one per non-blank line)."""
+    counts = []
+    for raw in paths:
+        if raw == "-":
+            raise InputError("--shard cannot split standard input; give every shard the same files or directories")
+        path = Path(raw)
+        if path.suffix.lower() in {".jsonl", ".ndjson"}:
+            with path.open("rb") as fh:
+                n = sum(1 for line in fh if line.decode("utf-8", "replace").strip())
+            if not n:
+                raise InputError(f"{path}: empty JSON Lines file; it needs one article object per line")
+            counts.append(n)
+        else:
+            counts.append(1)
+    return counts
+
+
+def _select_shard(paths: list[str], shard: tuple[int, int]):
+    """Shard ``i`` of ``n``: a contiguous block of whole CHUNKs of the ordered
+    article list (inputs in the order given, directories expanded in sorted
+    order, JSON Lines line by line). Returns the files it touches, the
+    articles to skip in the first of them, the number to take, and the
+    block's place in the whole, so that shard outputs concatenated in shard
+    order are the single-process output."""
+    i, n = shard
+    counts = _count_articles(paths)
+    total = sum(counts)
+    chunks = -(-total // CHUNK)
+    lo, hi = min(total, i * chunks // n * CHUNK), min(total, (i + 1) * chunks // n * CHUNK)
+    files, skip, start = [], 0, 0
+    for path, count in zip(paths, counts):
+        if start + count > lo and start < hi:
+            if not files:
+                skip = lo - start
+            files.append(path)
+        start += count
+    return files, skip, hi - lo, (lo, hi, total)
+
+
 def _cmd_predict(args) -> int:
     import itertools  # noqa: PLC0415
 
@@ -208,9 +271,19 @@ def _cmd_predict(args) -> int:
     from .training.io import atomic_write_text  # noqa: PLC0415
 
     paths = _expand(args.inputs)  # fails on bad paths before the model loads
+    shard = _parse_shard(args.shard) if args.shard is not None else None
+    if shard is not None:
+        if args.format == "html":
+            raise InputError("--shard needs --format jsonl or tsv, whose shard outputs concatenate; "
+                             "an HTML page does not")
+        paths, first, take, (lo, hi, total) = _select_shard(paths, shard)
+        print(f"shard {shard[0]}/{shard[1]}: articles {lo} to {hi - 1} of {total}" if hi > lo else
+              f"shard {shard[0]}/{shard[1]}: no articles (the input has {total}, in chunks of {CHUNK})", file=sys.stderr)
     clf = SentenceClassifier.from_pretrained(args.model, device=args.device, dtype=args.dtype)
     bar = _progress(paths)
     inputs = _iter_inputs(paths, bar)
+    if shard is not None:
+        inputs = itertools.islice(inputs, first, first + take)
     if args.format == "jsonl" and args.output:
         # streaming: results are appended as they come; a rerun with the same
         # output continues after the last complete article
@@ -218,20 +291,26 @@ def _cmd_predict(args) -> int:
         skip = _resume_point(out)
         if skip:
             print(f"resuming: {skip} article(s) already in {out}", file=sys.stderr)
-        inputs = itertools.islice(inputs, skip, None)
+        # restart at the chunk holding the first missing article and drop what
+        # is already written: the output stays what an uninterrupted run writes
+        redo = skip % CHUNK
+        inputs = itertools.islice(inputs, skip - redo, None)
+        results = itertools.islice(clf.predict_articles(inputs, batch_size=args.batch_size, articles_per_chunk=CHUNK),
+                                   redo, None)
         try:
-            n = _stream_jsonl(clf.predict_articles(inputs, batch_size=args.batch_size), out, skip, bar)
+            n = _stream_jsonl(results, out, skip, bar)
         finally:
             bar.close()
         print(f"{skip + n} article(s) in {out}", file=sys.stderr)
         return 0
-    results = clf.predict_articles(inputs, batch_size=args.batch_size)
+    results = clf.predict_articles(inputs, batch_size=args.batch_size, articles_per_chunk=CHUNK)
     if args.format == "html":
         from .html import render_html  # noqa: PLC0415
 
         body = render_html(list(results), clf.labels)
     elif args.format == "tsv":
-        rows = ["article_id\tindex\tstart\tend\tlabel\tscore\tsentence\n"]
+        # one header, in shard 0's output: shard outputs concatenate to the whole
+        rows = ["article_id\tindex\tstart\tend\tlabel\tscore\tsentence\n"] if not shard or shard[0] == 0 else []
         for art in results:
             for i, s in enumerate(art.sentences):
                 text = s.text.replace("\t", " ").replace("\n", " ")
@@ -288,6 +367,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--model", default=None, help="model directory (default: the shipped model)")
     r.add_argument("--format", choices=["jsonl", "tsv", "html"], default="jsonl")
     r.add_argument("--output", default=None, help="write here instead of standard output")
+    r.add_argument("--shard", default=None, metavar="I/N",
+                   help="classify only shard I of N (0 <= I < N): a contiguous block of the inputs, in whole chunks "
+                        "of 64 articles; the N outputs concatenated in shard order are the unsharded output")
     r.set_defaults(func=_cmd_predict)
 
     s = sub.add_parser("split", help="split raw text into sentence spans (JSON Lines)")

@@ -83,3 +83,98 @@ def test_global_batch_must_split_over_the_processes(monkeypatch):
         _check_batch(cfg)
     monkeypatch.setenv("WORLD_SIZE", "4")
     _check_batch(cfg)
+
+
+# ------------------------------------------------------------ predict --shard
+@pytest.fixture()
+def model_dir(tiny_clf, tmp_path):
+    return str(tiny_clf.save_pretrained(tmp_path / "model"))
+
+
+@pytest.fixture()
+def many_inputs(tmp_path):
+    """153 articles: JSON Lines (blank lines and ids left out included), a
+    directory of text files, more JSON Lines: 3 chunks of 64."""
+    words = ["The council met on Monday.", "Police said the road was closed.", "It could rain, experts say.",
+             "Sign up for our newsletter.", "The mayor reportedly resigned."]
+
+    def text(k):
+        return " ".join(words[(k + j) % len(words)] for j in range(1 + k % 4))
+
+    a = tmp_path / "a.jsonl"
+    a.write_text("".join(json.dumps({"id": f"a{k}", "text": text(k)} if k % 10 else {"text": text(k)}) + "\n"
+                         + ("\n" if k == 40 else "") for k in range(100)), encoding="utf-8")
+    d = tmp_path / "dir"
+    d.mkdir()
+    for k in range(3):
+        (d / f"doc{k}.txt").write_text(text(k + 7), encoding="utf-8")
+    b = write_articles(tmp_path / "b.jsonl", [{"id": f"b{k}", "sentences": text(k).split(". ")} for k in range(50)])
+    return [str(a), str(d), str(b)]
+
+
+def _predict(model_dir, inputs, *extra):
+    from factsift.cli import main
+
+    assert main(["predict", "--model", model_dir, "--dtype", "float32", *extra, *inputs]) == 0
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_shard_outputs_concatenate_to_the_single_process_output(model_dir, many_inputs, tmp_path, capsys, n):
+    full = tmp_path / "full.jsonl"
+    _predict(model_dir, many_inputs, "--output", str(full))
+    parts = []
+    for i in range(n):
+        part = tmp_path / f"part-{i}.jsonl"
+        _predict(model_dir, many_inputs, "--shard", f"{i}/{n}", "--output", str(part))
+        parts.append(part.read_bytes())
+    assert len(full.read_text().splitlines()) == 153
+    assert b"".join(parts) == full.read_bytes()
+    # TSV too: the header is in shard 0's output only
+    capsys.readouterr()
+    _predict(model_dir, many_inputs, "--format", "tsv")
+    whole = capsys.readouterr().out
+    pieces = []
+    for i in range(n):
+        _predict(model_dir, many_inputs, "--format", "tsv", "--shard", f"{i}/{n}")
+        pieces.append(capsys.readouterr().out)
+    assert "".join(pieces) == whole
+
+
+def test_shards_are_contiguous_blocks_of_whole_chunks(many_inputs):
+    from factsift.cli import CHUNK, _expand, _select_shard
+
+    paths = _expand(many_inputs)
+    blocks = [_select_shard(paths, (i, 5))[3][:2] for i in range(5)]
+    assert blocks == [(0, 0), (0, 64), (64, 64), (64, 128), (128, 153)] and CHUNK == 64
+    # files wholly outside a shard are never opened; the first one is entered at the shard's start
+    assert _select_shard(paths, (0, 3))[:3] == (paths[:1], 0, 64)
+    assert _select_shard(paths, (1, 3))[:3] == (paths, 64, 64)
+    assert _select_shard(paths, (2, 3))[:3] == (paths[-1:], 25, 25)  # b.jsonl starts at article 103
+
+
+def test_a_resumed_shard_is_the_uninterrupted_shard(model_dir, many_inputs, tmp_path):
+    whole = tmp_path / "whole.jsonl"
+    _predict(model_dir, many_inputs, "--shard", "1/2", "--output", str(whole))
+    lines = whole.read_text().splitlines(keepends=True)
+    assert len(lines) == 89
+    part = tmp_path / "part.jsonl"
+    part.write_text("".join(lines[:70]) + lines[70][:25])  # killed in the middle of article 70 of the shard
+    _predict(model_dir, many_inputs, "--shard", "1/2", "--output", str(part))
+    assert part.read_bytes() == whole.read_bytes()
+
+
+@pytest.mark.parametrize("shard, extra, message", [
+    ("2/2", [], "I must be from 0 to 1"),
+    ("1/0", [], "must be at least 1"),
+    ("-1/2", [], "expected I/N"),
+    ("half", [], "expected I/N"),
+    ("0/2", ["--format", "html"], "needs --format jsonl or tsv"),
+    ("0/2", ["-"], "cannot split standard input"),
+])
+def test_bad_shard_is_a_clear_error(model_dir, many_inputs, capsys, shard, extra, message):
+    from factsift.cli import main
+
+    inputs = [] if "-" in extra else many_inputs
+    assert main(["predict", "--model", model_dir, f"--shard={shard}", *extra, *inputs]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
