@@ -99,12 +99,15 @@ def _check_device(device):
 class SentenceClassifier:
     """Labels the sentences of news articles. Build with :meth:`from_pretrained`."""
 
-    def __init__(self, network, tokenizer, config: ModelConfig, *, device="cpu", dtype="float32"):
+    def __init__(self, network, tokenizer, config: ModelConfig, *, device="cpu", dtype="float32",
+                 compile: bool = False):
         self.network = network
         self.tokenizer = tokenizer
         self.config = config
         self.device = _check_device(device)
         self.dtype = _pick_dtype(dtype, self.device)
+        self.compile = bool(compile)
+        self._encode = None  # the encoder as called for prediction: eager, or compiled
         self._ready_for_inference = False
         self._merged_lora: dict = {}  # LoRA weights kept for saving once folded into the encoder
 
@@ -126,16 +129,21 @@ class SentenceClassifier:
         return cls(network, tokenizer, config)
 
     @classmethod
-    def from_pretrained(cls, path=None, *, device="cpu", dtype="auto"):
+    def from_pretrained(cls, path=None, *, device="cpu", dtype="auto", compile: bool = False):
         """Load a saved model; with no ``path``, the default model shipped with factsift.
 
         ``dtype="auto"`` runs in bfloat16 on CPUs with AMX (and GPUs with
         bf16), float32 elsewhere; pass ``"float32"`` for exact fp32.
+        ``compile=True`` runs the encoder through ``torch.compile``: the first
+        batches take a minute or so to compile, after which prediction is
+        faster (see ``bench/speed.py``); worth it for large jobs, not for one
+        article. If compiling fails (no C++ compiler, say), factsift warns and
+        runs eagerly.
         """
         path = Path(path) if path is not None else DEFAULT_MODEL_DIR
         config = _read_config(path)
         network, tokenizer = _load_network(path, config)
-        return cls(network, tokenizer, config, device=device, dtype=dtype)
+        return cls(network, tokenizer, config, device=device, dtype=dtype, compile=compile)
 
     def save_pretrained(self, path, *, card: str | None = None) -> Path:
         """Write the model directory atomically (a new directory renamed into place)."""
@@ -170,12 +178,30 @@ class SentenceClassifier:
             return
         from .network import merge_lora  # noqa: PLC0415
 
-        self._merged_lora = {k: v.detach().cpu().float().clone() for k, v in self.network.state_dict().items()
-                             if ".lora_" in k}
-        merge_lora(self.network.encoder)
+        lora = {k: v.detach().cpu().float().clone() for k, v in self.network.state_dict().items() if ".lora_" in k}
+        if lora:  # not yet folded in
+            self._merged_lora = lora
+            merge_lora(self.network.encoder)
         self.network.eval()
         self.network.to(device=self.device, dtype=self.dtype)
+        self._encode = self.network.encoder
+        if self.compile:
+            import torch  # noqa: PLC0415
+
+            self._encode = torch.compile(self.network.encoder, dynamic=True)
         self._ready_for_inference = True
+
+    def _logits(self, batch):
+        try:
+            hidden = self._encode(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        except Exception as err:  # noqa: BLE001 - torch.compile fails in many ways (no compiler, unsupported op)
+            if self._encode is self.network.encoder:
+                raise
+            warnings.warn(f"torch.compile failed ({type(err).__name__}: {str(err).splitlines()[0][:200]}); "
+                          "predicting without it", stacklevel=4)
+            self._encode = self.network.encoder
+            hidden = self._encode(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        return self.network.head(self.network.pool(hidden, batch["sentence_ids"]))
 
     def predict(self, sentences: Sequence[str], *, batch_size: int = 64) -> list[SentencePrediction]:
         """Classify independent sentences, each on its own (no context)."""
@@ -259,7 +285,7 @@ class SentenceClassifier:
             for lo in range(0, len(order), batch_size):
                 batch_windows = [windows[i] for i in order[lo: lo + batch_size]]
                 batch = {k: v.to(self.device) for k, v in collate(batch_windows, tok.pad_token_id).items()}
-                logits = self.network(**batch)["logits"].float()
+                logits = self._logits(batch).float()
                 p = torch.softmax(logits, dim=-1).cpu().numpy()
                 for b, w in enumerate(batch_windows):
                     for k, target in enumerate(w.targets):

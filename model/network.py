@@ -85,6 +85,11 @@ class SentenceWindowModel(nn.Module):
 
     def pooled(self, input_ids, attention_mask, sentence_ids):
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.pool(hidden, sentence_ids)
+
+    @staticmethod
+    def pool(hidden, sentence_ids):
+        """Mean of each sentence's token states: (B, L, H) -> (B, S, H)."""
         n_sent = int(sentence_ids.max().item()) + 1 if sentence_ids.numel() else 1
         n_sent = max(n_sent, 1)
         index = torch.arange(n_sent, device=sentence_ids.device).view(1, n_sent, 1)

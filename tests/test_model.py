@@ -168,3 +168,29 @@ def test_article_prefix_leads_windows_far_from_the_top():
     assert late.input_ids[:9] == [1, 10, 10, 10, 2, 11, 11, 11, 2]  # [CLS] s0 [SEP] s1 [SEP]
     assert late.sentence_ids[:9] == [-1] * 9  # read-only: never pooled as a sentence
     assert windows[0].input_ids[1:4] == [10, 10, 10] and windows[0].sentence_ids[1] == 0  # no duplicate at the top
+
+
+@pytest.mark.slow
+def test_compiled_prediction_matches_eager(tiny_clf, seed_article):
+    eager = tiny_clf.predict_article(seed_article["text"])
+    tiny_clf.compile, tiny_clf._ready_for_inference = True, False
+    compiled = tiny_clf.predict_article(seed_article["text"])
+    for x, y in zip(eager.sentences, compiled.sentences):
+        assert x.label == y.label
+        assert all(math.isclose(x.probabilities[k], y.probabilities[k], abs_tol=1e-4) for k in LABELS)
+
+
+def test_failed_compile_warns_and_predicts_eagerly(tiny_clf, seed_article, monkeypatch):
+    import torch
+
+    def broken_compile(module, **_):
+        def fail(**__):
+            raise RuntimeError("no C++ compiler found\nmore detail")
+        return fail
+
+    eager = tiny_clf.predict_article(seed_article["text"])
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    tiny_clf.compile, tiny_clf._ready_for_inference = True, False
+    with pytest.warns(UserWarning, match="torch.compile failed .*no C\\+\\+ compiler found\\); predicting without it"):
+        again = tiny_clf.predict_article(seed_article["text"])
+    assert [s.label for s in again.sentences] == [s.label for s in eager.sentences]
