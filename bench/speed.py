@@ -1,24 +1,29 @@
 """Speed benchmark: factsift's predict path against the plain transformers way,
 measured side by side in one run on the same sentences and the same weights.
 
-    .venv/bin/python bench/speed.py [--model DIR] [--threads N]
+    .venv/bin/python bench/speed.py [--model DIR] [--threads N] [--no-compile]
 
-Variants, each in its own process (so peak memory is its own):
+Variants, each in its own process (so load time and peak memory are its own):
 
 * ``plain-fp32``: the plain transformers way: the model's encoder (LoRA
-  folded in) as a Hugging Face ``AutoModel`` called in fp32 eager mode,
+  folded in) as a transformers ``BertModel`` called in fp32 eager mode,
   batches of 32 sentences in input order, each sentence on its own, with the
   same mean pooling and head.
-* ``factsift-fp32``: ``predict_articles`` in fp32: windows of consecutive
-  sentences, length-sorted batches, tokenizer called once.
+* ``factsift-fp32``: ``predict_articles`` in fp32: factsift's own BERT
+  (``model/bert.py``), windows of consecutive sentences, length-sorted
+  batches, tokenizer called once. The reference for argmax agreement.
 * ``factsift``: the default path (``dtype="auto"``: bf16 weights on CPUs with
   AMX, fp32 elsewhere).
+* ``factsift-compiled``: the default path with ``compile=True``
+  (``torch.compile``; its compile time is reported apart, as ``warm-up``).
 
 Sentences: every sentence of the corpus dev and test splits (real lengths,
-over 2,000). Reported: sentences/s over all of them, p50/p95 latency of one
-30-sentence article, peak RSS, and on ../shared/realdev the macro-F1 of each
-variant and its argmax agreement with ``factsift-fp32``. Ratios are printed
-at the end; absolute numbers drift between runs, ratios much less.
+over 2,000). Reported: load time in a fresh process (importing torch and
+the model code, reading the weights), sentences/s over all of them, p50/p95
+latency of one 30-sentence article, peak RSS, and on ../shared/realdev the
+macro-F1 of each variant and its argmax agreement with ``factsift-fp32``.
+Ratios are printed at the end; absolute numbers drift between runs, ratios
+much less.
 """
 
 from __future__ import annotations
@@ -65,6 +70,7 @@ def _plain_predict(clf, sentences, batch_size=32):
 def _variant(name: str, model, threads: int) -> dict:
     import resource
 
+    t_load = time.perf_counter()
     import torch
 
     from factsift import SentenceClassifier
@@ -73,8 +79,10 @@ def _variant(name: str, model, threads: int) -> dict:
 
     if threads:
         torch.set_num_threads(threads)
-    dtype = "float32" if name != "factsift" else "auto"
-    clf = SentenceClassifier.from_pretrained(model, dtype=dtype)
+    dtype = "float32" if name.endswith("fp32") else "auto"
+    engine = "transformers" if name == "plain-fp32" else "auto"
+    clf = SentenceClassifier.from_pretrained(model, dtype=dtype, engine=engine, compile=name == "factsift-compiled")
+    load_s = time.perf_counter() - t_load
     arts = _articles()
     sentences = [s.text for a in arts for s in a.sentences]
     as_input = [[s.text for s in a.sentences] for a in arts]
@@ -84,7 +92,10 @@ def _variant(name: str, model, threads: int) -> dict:
             return _plain_predict(clf, [s for a in batch_of_articles for s in a])
         return [p.label for art in clf.predict_articles(batch_of_articles) for p in art.sentences]
 
-    run(as_input[:4])  # warm-up
+    t = time.perf_counter()
+    run(as_input[:4])  # warm-up (and compiling, for factsift-compiled)
+    run([as_input[0][:3]])  # a batch of one window: compiled code specialises on it
+    warmup_s = time.perf_counter() - t
     t = time.perf_counter()
     run(as_input)
     elapsed = time.perf_counter() - t
@@ -101,6 +112,7 @@ def _variant(name: str, model, threads: int) -> dict:
     gold = [s.label for a in real for s in a.sentences]
     return {
         "variant": name, "dtype": str(clf.dtype), "threads": torch.get_num_threads(),
+        "engine": type(clf.network.encoder).__name__, "load_s": load_s, "warmup_s": warmup_s,
         "sentences": len(sentences), "sentences_per_s": len(sentences) / elapsed,
         "latency_p50_ms": 1000 * lat[len(lat) // 2], "latency_p95_ms": 1000 * lat[int(len(lat) * 0.95) - 1],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -113,13 +125,15 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--no-compile", action="store_true", help="leave out the factsift-compiled variant")
     p.add_argument("--variant", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.variant:
         print(json.dumps(_variant(args.variant, args.model, args.threads)))
         return 0
     results = {}
-    for name in ("plain-fp32", "factsift-fp32", "factsift"):
+    names = ["plain-fp32", "factsift-fp32", "factsift"] + ([] if args.no_compile else ["factsift-compiled"])
+    for name in names:
         cmd = [sys.executable, __file__, "--variant", name, "--threads", str(args.threads)]
         if args.model:
             cmd += ["--model", args.model]
@@ -130,24 +144,27 @@ def main(argv=None) -> int:
         results[name] = json.loads(out.stdout.strip().splitlines()[-1])
     ref = results["factsift-fp32"]["realdev_preds"]
     base = results["plain-fp32"]
-    print(f"{'variant':<15} {'dtype':<15} {'sent/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'peak MB':>8} "
-          f"{'realdev F1':>10} {'agree fp32':>10}")
+    print(f"{'variant':<18} {'encoder':<12} {'dtype':<15} {'load s':>6} {'warm-up s':>9} {'sent/s':>8} {'p50 ms':>8} "
+          f"{'p95 ms':>8} {'peak MB':>8} {'realdev F1':>10} {'agree fp32':>10}")
     for name, r in results.items():
         agree = sum(a == b for a, b in zip(r["realdev_preds"], ref)) / max(1, len(ref))
         r["agreement_with_factsift_fp32"] = agree
         f1 = f"{r['realdev_macro_f1']:.4f}" if r["realdev_macro_f1"] is not None else "n/a"
-        print(f"{name:<15} {r['dtype']:<15} {r['sentences_per_s']:8.1f} {r['latency_p50_ms']:8.1f} "
+        print(f"{name:<18} {r['engine']:<12} {r['dtype']:<15} {r['load_s']:6.2f} {r['warmup_s']:9.1f} "
+              f"{r['sentences_per_s']:8.1f} {r['latency_p50_ms']:8.1f} "
               f"{r['latency_p95_ms']:8.1f} {r['peak_rss_mb']:8.0f} {f1:>10} {agree:10.4f}")
-    fast = results["factsift"]
-    print(f"\n{base['sentences']} sentences, {fast['threads']} threads")
-    print(f"throughput ratio factsift / plain-fp32: {fast['sentences_per_s'] / base['sentences_per_s']:.2f}x")
-    print(f"throughput ratio factsift-fp32 / plain-fp32: "
-          f"{results['factsift-fp32']['sentences_per_s'] / base['sentences_per_s']:.2f}x")
-    print(f"p50 latency ratio plain-fp32 / factsift: {base['latency_p50_ms'] / fast['latency_p50_ms']:.2f}x")
-    if fast["realdev_macro_f1"] is not None:
-        print(f"realdev macro-F1 factsift - factsift-fp32: "
-              f"{fast['realdev_macro_f1'] - results['factsift-fp32']['realdev_macro_f1']:+.4f}; "
-              f"argmax agreement {fast['agreement_with_factsift_fp32']:.4f}")
+    ref_f1 = results["factsift-fp32"]["realdev_macro_f1"]
+    print(f"\n{base['sentences']} sentences, {results['factsift']['threads']} threads")
+    for name in names[1:]:
+        r = results[name]
+        line = (f"{name}: throughput {r['sentences_per_s'] / base['sentences_per_s']:.2f}x plain-fp32, "
+                f"p50 latency {base['latency_p50_ms'] / r['latency_p50_ms']:.2f}x lower")
+        if r["realdev_macro_f1"] is not None:
+            line += (f", realdev macro-F1 {r['realdev_macro_f1'] - ref_f1:+.4f} vs factsift-fp32, "
+                     f"argmax agreement {r['agreement_with_factsift_fp32']:.4f}")
+        print(line)
+    print(f"load time in a fresh process: factsift {results['factsift']['load_s']:.2f} s, "
+          f"plain transformers {base['load_s']:.2f} s")
     return 0
 
 

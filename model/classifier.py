@@ -129,7 +129,8 @@ class SentenceClassifier:
         return cls(network, tokenizer, config)
 
     @classmethod
-    def from_pretrained(cls, path=None, *, device="cpu", dtype="auto", compile: bool = False):
+    def from_pretrained(cls, path=None, *, device="cpu", dtype="auto", compile: bool = False,
+                        engine: str = "auto"):
         """Load a saved model; with no ``path``, the default model shipped with factsift.
 
         ``dtype="auto"`` runs in bfloat16 on CPUs with AMX (and GPUs with
@@ -139,11 +140,19 @@ class SentenceClassifier:
         faster (see ``bench/speed.py``); worth it for large jobs, not for one
         article. If compiling fails (no C++ compiler, say), factsift warns and
         runs eagerly.
+        ``engine="auto"`` predicts with factsift's own BERT (``model/bert.py``:
+        quicker to load, no transformers import) when the model is a LoRA
+        adapter over a local BERT encoder, and with transformers otherwise;
+        ``engine="transformers"`` always uses transformers.
         """
+        if engine not in {"auto", "transformers"}:
+            raise ValueError(f"engine must be 'auto' or 'transformers', found {engine!r}")
         path = Path(path) if path is not None else DEFAULT_MODEL_DIR
         config = _read_config(path)
-        network, tokenizer = _load_network(path, config)
-        return cls(network, tokenizer, config, device=device, dtype=dtype, compile=compile)
+        network, tokenizer, merged = _load_network(path, config, engine)
+        clf = cls(network, tokenizer, config, device=device, dtype=dtype, compile=compile)
+        clf._merged_lora = merged
+        return clf
 
     def save_pretrained(self, path, *, card: str | None = None) -> Path:
         """Write the model directory atomically (a new directory renamed into place)."""
@@ -408,19 +417,77 @@ def _read_config(path: Path) -> ModelConfig:
     return ModelConfig.from_json(meta)
 
 
-def _load_network(path: Path, config: ModelConfig):
+def _read_weights(path: Path) -> dict:
     import safetensors.torch  # noqa: PLC0415
-
-    from .base import _quiet_transformers, load_encoder  # noqa: PLC0415
-    from .network import SentenceWindowModel, add_lora  # noqa: PLC0415
 
     weights = path / WEIGHTS
     if not weights.is_file():
         raise ModelNotFoundError(f"{path} has no {WEIGHTS}; the model directory is incomplete: retrain or re-copy it")
     try:
-        state = safetensors.torch.load_file(str(weights))
+        return safetensors.torch.load_file(str(weights))
     except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
         raise ModelNotFoundError(f"{weights} cannot be read ({exc}); the file is truncated or damaged") from None
+
+
+def _own_bert_base(config: ModelConfig, engine: str) -> Path | None:
+    """The base encoder's directory when factsift's own BERT can run this model."""
+    if engine != "auto" or config.adapter != "lora":
+        return None
+    from . import bert  # noqa: PLC0415
+    from .base import resolve_base  # noqa: PLC0415
+
+    where = Path(resolve_base(config.base_model))
+    return where if where.is_dir() and bert.supports(where) else None
+
+
+_BERT_LINEARS = ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
+                 "intermediate.dense", "output.dense")
+
+
+def _load_own_bert(path: Path, config: ModelConfig, base: Path, state: dict):
+    from .bert import FastTokenizer, load_bert  # noqa: PLC0415
+    from .network import SentenceWindowModel  # noqa: PLC0415
+
+    weights = path / WEIGHTS
+    layers = json.loads((base / "config.json").read_text(encoding="utf-8"))["num_hidden_layers"]
+    expected = ["head.weight", "head.bias"]
+    lora = {}
+    for i in range(layers):
+        for name in _BERT_LINEARS:
+            full = f"encoder.layer.{i}.{name}"
+            if any(full.endswith(t) for t in config.lora_targets):
+                key = f"encoder.{full}"
+                expected += [key + ".lora_A", key + ".lora_B"]
+                if key + ".lora_A" in state and key + ".lora_B" in state:
+                    lora[full] = (state[key + ".lora_A"], state[key + ".lora_B"])
+    missing = [k for k in expected if k not in state]
+    if missing:
+        raise ModelNotFoundError(f"{weights} lacks {len(missing)} tensor(s), e.g. {missing[0]}; the file does not match {CONFIG}")
+    try:
+        encoder = load_bert(base, lora, config.lora_alpha / config.lora_r)
+        tokenizer = FastTokenizer(base)
+    except (KeyError, RuntimeError, ValueError, OSError) as exc:
+        raise ModelNotFoundError(f"cannot load the base encoder in {base}: {str(exc)[:300]}") from None
+    _check_lengths(config, encoder)
+    network = SentenceWindowModel(encoder, len(config.labels), config.head_dropout)
+    try:
+        network.head.load_state_dict({"weight": state["head.weight"], "bias": state["head.bias"]})
+    except RuntimeError as exc:
+        raise ModelNotFoundError(f"{weights} does not fit the architecture in {CONFIG}: {str(exc)[:300]}") from None
+    merged = {k: v.float() for k, v in state.items() if ".lora_" in k}
+    return network, tokenizer, merged
+
+
+def _load_network(path: Path, config: ModelConfig, engine: str = "auto"):
+    """(network, tokenizer, LoRA tensors already folded into the network)."""
+    from .base import _quiet_transformers, load_encoder  # noqa: PLC0415
+    from .network import SentenceWindowModel, add_lora  # noqa: PLC0415
+
+    state = _read_weights(path)
+    weights = path / WEIGHTS
+    base = _own_bert_base(config, engine)
+    if base is not None:
+        return _load_own_bert(path, config, base, state)
     if config.adapter == "none":
         enc_dir = path / "encoder"
         if not (enc_dir / "config.json").is_file():
@@ -444,4 +511,4 @@ def _load_network(path: Path, config: ModelConfig):
         network.load_state_dict(state, strict=False)
     except RuntimeError as exc:
         raise ModelNotFoundError(f"{weights} does not fit the architecture in {CONFIG}: {str(exc)[:300]}") from None
-    return network, tokenizer
+    return network, tokenizer, {}

@@ -194,3 +194,43 @@ def test_failed_compile_warns_and_predicts_eagerly(tiny_clf, seed_article, monke
     with pytest.warns(UserWarning, match="torch.compile failed .*no C\\+\\+ compiler found\\); predicting without it"):
         again = tiny_clf.predict_article(seed_article["text"])
     assert [s.label for s in again.sentences] == [s.label for s in eager.sentences]
+
+
+def test_own_bert_engine_matches_transformers(tiny_clf, tmp_path, seed_article):
+    """Prediction runs on factsift's own BERT (model/bert.py); it must give what transformers gives."""
+    from factsift.model.bert import BertEncoder
+
+    tiny_clf.save_pretrained(tmp_path / "m")
+    own = SentenceClassifier.from_pretrained(tmp_path / "m", dtype="float32")
+    hf = SentenceClassifier.from_pretrained(tmp_path / "m", dtype="float32", engine="transformers")
+    assert isinstance(own.network.encoder, BertEncoder)
+    assert not isinstance(hf.network.encoder, BertEncoder)
+    texts = [s["text"] for s in seed_article["sentences"]] + ["Ünïcödé — “quotes”, emoji 🙂 and\ttabs.", "x" * 300]
+    assert own.tokenizer(texts)["input_ids"] == hf.tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
+    a, b = own.predict_article(seed_article["text"]), hf.predict_article(seed_article["text"])
+    for x, y in zip(a.sentences, b.sentences):
+        assert x.label == y.label
+        assert all(math.isclose(x.probabilities[k], y.probabilities[k], abs_tol=1e-5) for k in LABELS)
+    # saved again from the own-BERT model, the adapter is unchanged
+    own.save_pretrained(tmp_path / "again")
+    again = SentenceClassifier.from_pretrained(tmp_path / "again", dtype="float32")
+    assert [s.probabilities for s in again.predict_article(seed_article["text"]).sentences] == \
+        [s.probabilities for s in a.sentences]
+
+
+def test_loading_for_prediction_does_not_import_transformers(tiny_clf, tmp_path):
+    import subprocess
+    import sys
+
+    tiny_clf.save_pretrained(tmp_path / "m")
+    code = ("import sys; from factsift import SentenceClassifier as S; "
+            f"c = S.from_pretrained({str(tmp_path / 'm')!r}); c.predict_article('One. Two.'); "
+            "print('transformers' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_unknown_engine_is_refused(tiny_clf, tmp_path):
+    tiny_clf.save_pretrained(tmp_path / "m")
+    with pytest.raises(ValueError, match="engine must be"):
+        SentenceClassifier.from_pretrained(tmp_path / "m", engine="onnx")

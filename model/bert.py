@@ -1,0 +1,162 @@
+"""A BERT encoder in plain torch for prediction, and its tokenizer.
+
+Predicting with a trained LoRA model needs only a BERT forward pass, so
+factsift runs its own ~80-line implementation instead of importing
+``transformers``' model code: importing transformers' BERT costs about as much
+as importing torch itself, and ``from_pretrained()`` is quicker without it.
+The layers are the standard ones (post-LayerNorm, exact GELU, absolute
+positions); the query, key and value projections are one fused matrix
+product, attention is ``scaled_dot_product_attention``, and LoRA adapters are
+folded into the weights as they load. The tokenizer is the ``tokenizers``
+library reading the base model's ``tokenizer.json``, with its stored
+truncation and padding turned off, the same code that transformers' fast
+tokenizer runs underneath.
+
+Training still uses transformers (the HF Trainer, any architecture).
+``engine="transformers"`` in ``SentenceClassifier.from_pretrained`` uses it
+for prediction too; tests check the two agree.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def supports(base_dir: Path) -> bool:
+    """Whether ``base_dir`` holds a BERT encoder this module can run."""
+    try:
+        cfg = json.loads((base_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (cfg.get("model_type") == "bert" and cfg.get("hidden_act", "gelu") == "gelu"
+            and cfg.get("position_embedding_type", "absolute") == "absolute"
+            and (base_dir / "tokenizer.json").is_file() and _weights_file(base_dir) is not None)
+
+
+def _weights_file(base_dir: Path) -> Path | None:
+    path = base_dir / "model.safetensors"
+    return path if path.is_file() else None
+
+
+class _Layer(nn.Module):
+    def __init__(self, hidden: int, heads: int, intermediate: int, eps: float):
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(hidden, 3 * hidden)
+        self.attn_out = nn.Linear(hidden, hidden)
+        self.ln1 = nn.LayerNorm(hidden, eps=eps)
+        self.inter = nn.Linear(hidden, intermediate)
+        self.out = nn.Linear(intermediate, hidden)
+        self.ln2 = nn.LayerNorm(hidden, eps=eps)
+
+    def forward(self, x, mask):
+        b, length, hidden = x.shape
+        q, k, v = self.qkv(x).view(b, length, 3, self.heads, hidden // self.heads).permute(2, 0, 3, 1, 4)
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        x = self.ln1(x + self.attn_out(a.transpose(1, 2).reshape(b, length, hidden)))
+        return self.ln2(x + self.out(F.gelu(self.inter(x))))
+
+
+class BertEncoder(nn.Module):
+    """``forward(input_ids, attention_mask).last_hidden_state``, as transformers' BertModel."""
+
+    def __init__(self, cfg: dict):
+        super().__init__()
+        hidden = cfg["hidden_size"]
+        eps = cfg.get("layer_norm_eps", 1e-12)
+        self.config = SimpleNamespace(hidden_size=hidden, max_position_embeddings=cfg.get("max_position_embeddings", 512))
+        self.word = nn.Embedding(cfg["vocab_size"], hidden)
+        self.position = nn.Embedding(cfg.get("max_position_embeddings", 512), hidden)
+        self.token_type = nn.Embedding(cfg.get("type_vocab_size", 2), hidden)
+        self.ln = nn.LayerNorm(hidden, eps=eps)
+        self.layers = nn.ModuleList(
+            _Layer(hidden, cfg["num_attention_heads"], cfg["intermediate_size"], eps)
+            for _ in range(cfg["num_hidden_layers"]))
+
+    def forward(self, input_ids, attention_mask):
+        length = input_ids.shape[1]
+        x = self.word(input_ids) + self.position.weight[:length] + self.token_type.weight[0]
+        x = self.ln(x)
+        mask = attention_mask.bool()[:, None, None, :]
+        for layer in self.layers:
+            x = layer(x, mask)
+        return SimpleNamespace(last_hidden_state=x)
+
+
+def load_bert(base_dir: Path, lora: dict[str, torch.Tensor] | None = None, scale: float = 1.0,
+              weights: dict[str, torch.Tensor] | None = None) -> BertEncoder:
+    """The encoder in ``base_dir`` (or ``weights``, BertModel-named), with LoRA folded in.
+
+    ``lora`` maps BertModel module paths (``encoder.layer.0.attention.self.query``)
+    to ``(A, B)``: the weight becomes ``W + scale * B @ A``.
+    """
+    import safetensors.torch  # noqa: PLC0415
+
+    cfg = json.loads((base_dir / "config.json").read_text(encoding="utf-8"))
+    if weights is None:
+        weights = safetensors.torch.load_file(str(_weights_file(base_dir)))
+    weights = {k.removeprefix("bert."): v.float() for k, v in weights.items()}
+
+    def w(name: str) -> torch.Tensor:
+        weight = weights[name + ".weight"]
+        if lora and name in lora:
+            a, b = lora[name]
+            weight = weight + (b.float() @ a.float()) * scale
+        return weight
+
+    model = BertEncoder(cfg)
+    state = {
+        "word.weight": weights["embeddings.word_embeddings.weight"],
+        "position.weight": weights["embeddings.position_embeddings.weight"],
+        "token_type.weight": weights["embeddings.token_type_embeddings.weight"],
+        "ln.weight": weights["embeddings.LayerNorm.weight"],
+        "ln.bias": weights["embeddings.LayerNorm.bias"],
+    }
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"encoder.layer.{i}."
+        att = p + "attention.self."
+        state[f"layers.{i}.qkv.weight"] = torch.cat([w(att + "query"), w(att + "key"), w(att + "value")])
+        state[f"layers.{i}.qkv.bias"] = torch.cat([weights[att + n + ".bias"] for n in ("query", "key", "value")])
+        for ours, theirs in (("attn_out", "attention.output.dense"), ("inter", "intermediate.dense"),
+                             ("out", "output.dense")):
+            state[f"layers.{i}.{ours}.weight"] = w(p + theirs)
+            state[f"layers.{i}.{ours}.bias"] = weights[p + theirs + ".bias"]
+        for ours, theirs in (("ln1", "attention.output.LayerNorm"), ("ln2", "output.LayerNorm")):
+            state[f"layers.{i}.{ours}.weight"] = weights[p + theirs + ".weight"]
+            state[f"layers.{i}.{ours}.bias"] = weights[p + theirs + ".bias"]
+    model.load_state_dict(state)
+    return model.eval()
+
+
+class FastTokenizer:
+    """The subset of a transformers fast tokenizer that prediction uses."""
+
+    def __init__(self, base_dir: Path):
+        from tokenizers import Tokenizer  # noqa: PLC0415
+
+        self._tok = Tokenizer.from_file(str(base_dir / "tokenizer.json"))
+        self._tok.no_truncation()
+        self._tok.no_padding()
+        special = {}
+        for name in ("special_tokens_map.json", "tokenizer_config.json"):
+            path = base_dir / name
+            if path.is_file():
+                for key, value in json.loads(path.read_text(encoding="utf-8")).items():
+                    if key in {"cls_token", "sep_token", "pad_token"} and key not in special:
+                        special[key] = value["content"] if isinstance(value, dict) else value
+        self.cls_token_id = self._tok.token_to_id(special.get("cls_token", "[CLS]"))
+        self.sep_token_id = self._tok.token_to_id(special.get("sep_token", "[SEP]"))
+        self.pad_token_id = self._tok.token_to_id(special.get("pad_token", "[PAD]"))
+        if None in (self.cls_token_id, self.sep_token_id, self.pad_token_id):
+            raise ValueError(f"{base_dir / 'tokenizer.json'} lacks [CLS], [SEP] or [PAD]")
+
+    def __call__(self, texts, add_special_tokens: bool = False, truncation: bool = False):
+        if add_special_tokens or truncation:
+            raise NotImplementedError("FastTokenizer only encodes without special tokens or truncation")
+        return {"input_ids": [e.ids for e in self._tok.encode_batch(list(texts), add_special_tokens=False)]}
