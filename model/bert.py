@@ -56,11 +56,15 @@ class _Layer(nn.Module):
         self.ln2 = nn.LayerNorm(hidden, eps=eps)
 
     def forward(self, x, mask):
+        # x, the residual stream, stays in the LayerNorms' dtype (float32); the
+        # matrix products and attention run in the weights' dtype (bfloat16 on
+        # AMX CPUs), which keeps bf16 argmax closer to fp32 than casting all
         b, length, hidden = x.shape
-        q, k, v = self.qkv(x).view(b, length, 3, self.heads, hidden // self.heads).permute(2, 0, 3, 1, 4)
+        dt = self.qkv.weight.dtype
+        q, k, v = self.qkv(x.to(dt)).view(b, length, 3, self.heads, hidden // self.heads).permute(2, 0, 3, 1, 4)
         a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        x = self.ln1(x + self.attn_out(a.transpose(1, 2).reshape(b, length, hidden)))
-        return self.ln2(x + self.out(F.gelu(self.inter(x))))
+        x = self.ln1(x + self.attn_out(a.transpose(1, 2).reshape(b, length, hidden)).to(x.dtype))
+        return self.ln2(x + self.out(F.gelu(self.inter(x.to(dt)))).to(x.dtype))
 
 
 class BertEncoder(nn.Module):
@@ -78,6 +82,13 @@ class BertEncoder(nn.Module):
         self.layers = nn.ModuleList(
             _Layer(hidden, cfg["num_attention_heads"], cfg["intermediate_size"], eps)
             for _ in range(cfg["num_hidden_layers"]))
+
+    def set_dtype(self, dtype) -> None:
+        """Run the matrix products in ``dtype``; embeddings, LayerNorms and the
+        residual stream stay float32."""
+        for layer in self.layers:
+            for linear in (layer.qkv, layer.attn_out, layer.inter, layer.out):
+                linear.to(dtype)
 
     def forward(self, input_ids, attention_mask):
         length = input_ids.shape[1]

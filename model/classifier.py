@@ -192,7 +192,11 @@ class SentenceClassifier:
             self._merged_lora = lora
             merge_lora(self.network.encoder)
         self.network.eval()
-        self.network.to(device=self.device, dtype=self.dtype)
+        if hasattr(self.network.encoder, "set_dtype"):  # factsift's own BERT: bf16 products, fp32 residuals
+            self.network.to(device=self.device)
+            self.network.encoder.set_dtype(self.dtype)
+        else:
+            self.network.to(device=self.device, dtype=self.dtype)
         self._encode = self.network.encoder
         if self.compile:
             import torch  # noqa: PLC0415
