@@ -191,11 +191,12 @@ def _progress(paths: list[str]):
 
 def _stream_jsonl(results, out: Path, skip: int, bar) -> int:
     """Append one JSON line per article, flushed as it goes; returns lines written."""
+    from .training.io import AppendFile  # noqa: PLC0415 (write failures become OutputError)
+
     written = 0
-    with out.open("a", encoding="utf-8") as fh:
+    with AppendFile(out) as fh:
         for art in results:
             fh.write(json.dumps(art.to_dict(), ensure_ascii=False) + "\n")
-            fh.flush()
             written += 1
             bar.set_postfix(articles=skip + written, refresh=False)
     return written

@@ -36,12 +36,14 @@ class Window:
 
 
 def tokenize_sentences(tokenizer, sentences: list[str], max_tokens: int) -> tuple[list[list[int]], list[bool]]:
-    """Token ids for each sentence (no special tokens) and whether it was cut."""
+    """Token ids for each sentence (no special tokens) and whether it was cut.
+    A sentence with no token (empty, only spaces) is one [SEP]: every sentence
+    needs a token of its own in its window."""
     if not sentences:
         return [], []
     enc = tokenizer(list(sentences), add_special_tokens=False, truncation=False)["input_ids"]
     cut = [len(ids) > max_tokens for ids in enc]
-    return [ids[:max_tokens] for ids in enc], cut
+    return [ids[:max_tokens] or [tokenizer.sep_token_id] for ids in enc], cut
 
 
 def _prefix_cost(lengths, spec: WindowSpec) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..data.articles import ArticleFormatError, load_articles, warn_label_gaps
 from . import distributed
 from .config import ConfigError, TrainConfig
-from .io import RunLock, atomic_write_json, atomic_write_text
+from .io import RunLock, atomic_write_json, atomic_write_text, writing_into
 from .rundir import RunExistsError, environment, has_run, last_checkpoint
 
 log = logging.getLogger("factsift.train")
@@ -201,7 +201,8 @@ def train(config: TrainConfig, *, resume: bool = False, command: str | None = No
     try:
         config, run_dir, lock, ckpt = _claim_run_dir(config, resume)
         try:
-            return _train_locked(config, run_dir, resume, command, ckpt)
+            with writing_into(run_dir):  # disk full, permission denied: OutputError
+                return _train_locked(config, run_dir, resume, command, ckpt)
         finally:
             if lock is not None:
                 lock.release()
@@ -223,8 +224,7 @@ def _claim_run_dir(config: TrainConfig, resume: bool):
                     f"run directory {run_dir} already holds a run; pass --resume to continue it, "
                     "or set output.dir (e.g. --output.dir=runs/new) for a new run"
                 )
-            run_dir.mkdir(parents=True, exist_ok=True)
-            lock = RunLock(run_dir).acquire()
+            lock = RunLock(run_dir).acquire()  # creates run_dir
             saved = run_dir / "config.yaml"
             if resume and saved.is_file():
                 from .config import load_config  # noqa: PLC0415
