@@ -93,13 +93,27 @@ def _article(row: dict) -> dict:
     raise ValueError(f"article {art_id!r} has neither 'text' nor 'sentences'")
 
 
+def _file_names(paths) -> list[str]:
+    """Base names of the files named or held (local directories) by ``paths``."""
+    from pathlib import Path  # noqa: PLC0415
+
+    names = []
+    for p in paths:
+        local = Path(p)
+        if "://" not in p and local.is_dir():
+            names += [f.name for f in local.rglob("*") if f.is_file() and not f.name.startswith((".", "_"))]
+        else:
+            names.append(p.rstrip("/").rsplit("/", 1)[-1])
+    return names
+
+
 def read_articles(paths, input_format: str = "auto"):
     """A Ray Dataset of articles from JSON Lines or Parquet files (or directories of them)."""
     import ray.data  # noqa: PLC0415
 
     paths = [str(p) for p in ([paths] if isinstance(paths, str) else paths)]
     if input_format == "auto":
-        suffixes = {p.rsplit(".", 1)[-1].lower() for p in paths if "." in p.rsplit("/", 1)[-1]}
+        suffixes = {name.rsplit(".", 1)[-1].lower() for name in _file_names(paths) if "." in name}
         if suffixes and suffixes <= {"parquet"}:
             input_format = "parquet"
         elif suffixes and suffixes <= {"jsonl", "ndjson", "json"}:
