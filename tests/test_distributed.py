@@ -178,3 +178,20 @@ def test_bad_shard_is_a_clear_error(model_dir, many_inputs, capsys, shard, extra
     assert main(["predict", "--model", model_dir, f"--shard={shard}", *extra, *inputs]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_torchrun_resume_uses_the_saved_config_on_every_rank(tmp_path, tiny_base, seed_article):
+    cfg = _write_config(tmp_path, tiny_base, seed_article)
+    run = tmp_path / "ddp"
+    first = _torchrun(cfg, run, tmp_path, "--train.epochs=4")
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = json.loads((run / "metrics.json").read_text())
+    again = _torchrun(cfg, run, tmp_path, "--train.epochs=4", "--train.seed=99", "--resume")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "Resuming training from checkpoint" in again.stdout + again.stderr
+    assert "differs from this rank's" not in again.stderr
+    assert "seed: 13" in (run / "config.yaml").read_text()
+    after = json.loads((run / "metrics.json").read_text())
+    assert after["dev"]["macro_f1"] == pytest.approx(before["dev"]["macro_f1"])
+    assert (run / "command.txt").read_text().count("resume: ") == 1

@@ -240,7 +240,7 @@ def _claim_run_dir(config: TrainConfig, resume: bool):
         error, resolved, ckpt = distributed.broadcast(verdict)
         if error is not None:
             raise error
-        if resolved != config:
+        if resolved != config and not resume:  # resuming, the saved config wins on every rank
             log.warning("rank %d: training with rank 0's config, which differs from this rank's", distributed.rank())
         _check_batch(resolved)
     except BaseException:
