@@ -84,3 +84,16 @@ def test_rows_without_an_id_are_refused():
         _article({"text": "A."})
     with pytest.raises(ValueError, match="neither 'text' nor 'sentences'"):
         _article({"id": "c", "text": None})
+
+
+def test_numpy_and_pandas_batches_become_rows():
+    import numpy as np
+    import pandas as pd
+
+    from factsift.ray import _article, _rows
+
+    batch = {"id": np.array(["a", "b"]), "text": np.array(["One. Two.", None], dtype=object),
+             "sentences": np.array([None, np.array(["Three."], dtype=object)], dtype=object)}
+    rows = _rows(batch)
+    assert [_article(r) for r in rows] == [{"id": "a", "text": "One. Two."}, {"id": "b", "sentences": ["Three."]}]
+    assert _rows(pd.DataFrame({"id": ["a"], "text": ["One."]})) == [{"id": "a", "text": "One."}]
