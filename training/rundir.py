@@ -14,7 +14,19 @@
       .lock                held while a process uses the directory
 
 A run directory is never overwritten: starting a run on an existing one is an
-error unless resuming, and every file is written atomically.
+error unless resuming. What a process killed at any moment (SIGKILL, power
+aside) leaves, tested by ``tests/test_robustness.py``:
+
+* ``config.yaml``, ``environment.json``, ``metrics.json``,
+  ``predictions/test.jsonl``: written atomically (temporary, fsync, rename),
+  so absent, the old file or the new one, never half of one;
+* ``model/``: built under a temporary name and swapped in whole;
+* ``command.txt``, ``train.log``: appended a line at a time;
+* ``checkpoints/``: the Trainer writes them in place, its ``trainer_state.json``
+  last; a half-written checkpoint is skipped by ``--resume``
+  (:func:`checkpoint_is_complete`), so the one it resumes from is complete;
+* temporaries of a killed writer (``.NAME.*.tmp``, ``.NAME.old-PID``) are
+  removed by the next process that locks the directory.
 
 Under ``torchrun`` / ``accelerate launch`` (data parallel) only rank 0 checks,
 creates, locks and writes the directory; the other ranks wait for its verdict
