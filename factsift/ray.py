@@ -28,6 +28,7 @@ fixed order unless Ray Data is told to preserve it, so join on ``id``.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 
@@ -139,11 +140,7 @@ def predict_dataset(ds, model=None, *, workers: int = 1, device: str = "cpu", dt
     import ray.data  # noqa: PLC0415
 
     if ray.is_initialized() and not device.startswith("cuda"):
-        cpus = ray.cluster_resources().get("CPU", 0)
-        if workers * num_cpus >= cpus:
-            warnings.warn(f"{workers} worker(s) x {num_cpus} CPU(s) take all {cpus:g} CPUs of the Ray cluster, "
-                          "leaving none to read and write: the job waits until the cluster grows. Use fewer workers "
-                          "or a smaller num_cpus", stacklevel=2)
+        _check_cpus(workers, num_cpus, ray.cluster_resources().get("CPU", 0), can_grow=True)
     gpu = {"num_gpus": 1} if device.startswith("cuda") else {}
     return ds.map_batches(
         ArticlePredictor,
@@ -155,6 +152,16 @@ def predict_dataset(ds, model=None, *, workers: int = 1, device: str = "cpu", dt
         num_cpus=num_cpus,
         **gpu,
     )
+
+
+def _check_cpus(workers: int, num_cpus: float, cpus: float, *, can_grow: bool) -> None:
+    if workers * num_cpus < cpus:
+        return
+    msg = (f"{workers} worker(s) x {num_cpus:g} CPU(s) take all {cpus:g} CPUs of the Ray cluster and leave none to "
+           "read and write with; use fewer workers or a smaller --num-cpus")
+    if not can_grow:
+        raise ValueError(msg)
+    warnings.warn(msg + " (the job waits until an autoscaling cluster grows)", stacklevel=3)
 
 
 def predict_files(inputs, output, model=None, *, input_format: str = "auto", output_format: str = "jsonl",
@@ -185,7 +192,13 @@ def main(argv=None) -> int:
     p.add_argument("--dtype", default="auto")
     p.add_argument("--batch-size", type=int, default=64, help="windows per forward pass")
     args = p.parse_args(argv)
+    import ray  # noqa: PLC0415
+
     try:
+        if not ray.is_initialized():
+            ray.init()  # the cluster in RAY_ADDRESS (set by ray job submit), else a local instance
+        if not args.device.startswith("cuda") and not os.environ.get("RAY_ADDRESS"):  # a local instance never grows
+            _check_cpus(args.workers, args.num_cpus, ray.cluster_resources().get("CPU", 0), can_grow=False)
         predict_files(args.inputs, args.output, args.model, input_format=args.input_format,
                       output_format=args.output_format, workers=args.workers, num_cpus=args.num_cpus,
                       device=args.device, dtype=args.dtype, batch_size=args.batch_size)

@@ -97,3 +97,15 @@ def test_numpy_and_pandas_batches_become_rows():
     rows = _rows(batch)
     assert [_article(r) for r in rows] == [{"id": "a", "text": "One. Two."}, {"id": "b", "sentences": ["Three."]}]
     assert _rows(pd.DataFrame({"id": ["a"], "text": ["One."]})) == [{"id": "a", "text": "One."}]
+
+
+def test_workers_that_leave_no_cpu_are_refused_on_a_local_instance(local_ray, tmp_path, monkeypatch, capsys):
+    from factsift.ray import main
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": "a", "text": "One."}\n', encoding="utf-8")
+    assert main([str(src), "--output", str(tmp_path / "out"), "--workers", "2"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: 2 worker(s) x 1 CPU(s) take all 2 CPUs") and "--num-cpus" in err
+    assert not (tmp_path / "out").exists()
