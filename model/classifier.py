@@ -268,6 +268,7 @@ class SentenceClassifier:
                 notes.append("the text does not look like English; the model was trained on English news only")
             prepared.append((art_id, text, sents, spans, notes))
         results = self._classify([p[2] for p in prepared], self.config.window, batch_size)
+        _release_memory()
         for (art_id, text, sents, spans, notes), res in zip(prepared, results):
             preds = tuple(_prediction(s, r, a, b) for s, (a, b), r in zip(sents, spans, res))
             if not sents:
@@ -297,7 +298,8 @@ class SentenceClassifier:
         with torch.inference_mode():
             for lo in range(0, len(order), batch_size):
                 batch_windows = [windows[i] for i in order[lo: lo + batch_size]]
-                batch = {k: v.to(self.device) for k, v in collate(batch_windows, tok.pad_token_id).items()}
+                batch = {k: v.to(self.device)
+                         for k, v in collate(batch_windows, tok.pad_token_id, pad_to_multiple=32).items()}
                 logits = self._logits(batch).float()
                 p = torch.softmax(logits, dim=-1).cpu().numpy()
                 for b, w in enumerate(batch_windows):
@@ -316,6 +318,29 @@ class SentenceClassifier:
 
 
 # ------------------------------------------------------------------- helpers
+_LIBC = None
+
+
+def _release_memory() -> None:
+    """Hand freed heap back to the OS after each chunk of articles (glibc only).
+
+    Batches of many shapes fragment glibc's heap: over 16 chunks of 64
+    articles the resident memory of a predict run grew from 0.6 to 1.5 GB
+    without this and from 0.34 to 0.40 GB with it (and widths padded to
+    multiples of 32)."""
+    global _LIBC
+    if _LIBC is None:
+        import ctypes  # noqa: PLC0415
+
+        try:
+            _LIBC = ctypes.CDLL("libc.so.6")
+            _LIBC.malloc_trim  # noqa: B018 - raises AttributeError off glibc
+        except (OSError, AttributeError):
+            _LIBC = False
+    if _LIBC:
+        _LIBC.malloc_trim(0)
+
+
 def _prediction(text, result, start=None, end=None) -> SentencePrediction:
     label, score, probabilities, truncated = result
     return SentencePrediction(text, label, score, probabilities, start, end, truncated)
