@@ -378,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="classify only shard I of N (0 <= I < N): a contiguous block of the inputs, in whole chunks "
                         "of 64 articles; the N outputs concatenated in shard order are the unsharded output")
     r.add_argument("--compile", action="store_true",
-                   help="run the encoder through torch.compile: about a minute of compiling, then faster (large jobs)")
+                   help="run the encoder through torch.compile (15-60 s of compiling first; no gain measured on a 2-core AMX CPU, see docs/speed.md)")
     r.set_defaults(func=_cmd_predict)
 
     s = sub.add_parser("split", help="split raw text into sentence spans (JSON Lines)")

@@ -136,10 +136,10 @@ class SentenceClassifier:
         ``dtype="auto"`` runs in bfloat16 on CPUs with AMX (and GPUs with
         bf16), float32 elsewhere; pass ``"float32"`` for exact fp32.
         ``compile=True`` runs the encoder through ``torch.compile``: the first
-        batches take a minute or so to compile, after which prediction is
-        faster (see ``bench/speed.py``); worth it for large jobs, not for one
-        article. If compiling fails (no C++ compiler, say), factsift warns and
-        runs eagerly.
+        batches spend 15-60 s compiling; on the 2-core AMX CPU this project
+        measures on it gave no speed-up over the default (``bench/speed.py``,
+        docs/speed.md), so try it on your hardware before relying on it. If
+        compiling fails (no C++ compiler, say), factsift warns and runs eagerly.
         ``engine="auto"`` predicts with factsift's own BERT (``model/bert.py``:
         quicker to load, no transformers import) when the model is a LoRA
         adapter over a local BERT encoder, and with transformers otherwise;
