@@ -12,8 +12,11 @@ Variants, each in its own process (so load time and peak memory are its own):
 * ``factsift-fp32``: ``predict_articles`` in fp32: factsift's own BERT
   (``model/bert.py``), windows of consecutive sentences, length-sorted
   batches, tokenizer called once. The reference for argmax agreement.
+* ``factsift-unpacked``: bf16 products through plain ``nn.Linear`` calls (the
+  default path before oneDNN weight packing; shows what packing gives).
 * ``factsift``: the default path (``dtype="auto"``: bf16 weights on CPUs with
-  AMX, fp32 elsewhere).
+  AMX, fp32 elsewhere; on CPU, weights packed once for oneDNN with the bias
+  and GELU fused into the matrix products).
 * ``factsift-compiled``: the default path with ``compile=True``
   (``torch.compile``; its compile time is reported apart, as ``warm-up``).
 
@@ -83,6 +86,9 @@ def _variant(name: str, model, threads: int) -> dict:
     dtype = "float32" if name.endswith("fp32") else "auto"
     engine = "transformers" if name == "plain-fp32" else "auto"
     clf = SentenceClassifier.from_pretrained(model, dtype=dtype, engine=engine, compile=name == "factsift-compiled")
+    if name == "factsift-unpacked":  # the bf16 path without oneDNN-packed weights and fused bias/GELU
+        clf._prepare()
+        clf.network.encoder.set_dtype(clf.dtype, pack=False)
     load_s = time.perf_counter() - t_load
     arts = _articles()
     sentences = [s.text for a in arts for s in a.sentences]
@@ -135,7 +141,7 @@ def main(argv=None) -> int:
         print(json.dumps(_variant(args.variant, args.model, args.threads)))
         return 0
     results = {}
-    names = ["plain-fp32", "factsift-fp32", "factsift"] + ([] if args.no_compile else ["factsift-compiled"])
+    names = ["plain-fp32", "factsift-fp32", "factsift-unpacked", "factsift"] + ([] if args.no_compile else ["factsift-compiled"])
     for name in names:
         cmd = [sys.executable, __file__, "--variant", name, "--threads", str(args.threads)]
         if args.model:

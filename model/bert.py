@@ -54,8 +54,33 @@ class _Layer(nn.Module):
         self.inter = nn.Linear(hidden, intermediate)
         self.out = nn.Linear(intermediate, hidden)
         self.ln2 = nn.LayerNorm(hidden, eps=eps)
+        self.packed = None  # oneDNN-packed bf16 weights (see pack()), or None
+
+    def pack(self, rows_hint: int = 8192) -> None:
+        """Reorder the bf16 weights once into oneDNN's blocked layout, for
+        ``torch.ops.mkldnn._linear_pointwise``: no weight reorder per call, the
+        bias (and GELU) applied in the matrix product's epilogue. On this
+        2-core AMX CPU the feed-forward block ran about twice as fast; GELU
+        alone, run as its own bf16 pass, cost more than the product it follows."""
+        reorder = torch.ops.mkldnn._reorder_linear_weight
+        self.packed = {name: reorder(getattr(self, name).weight.detach(), rows_hint)
+                       for name in ("qkv", "attn_out", "inter", "out")}
+
+    def _forward_packed(self, x, mask):
+        b, length, hidden = x.shape
+        p, linear = self.packed, torch.ops.mkldnn._linear_pointwise
+        h = x.to(torch.bfloat16)
+        q, k, v = (linear(h, p["qkv"], self.qkv.bias, "none", [], "")
+                   .view(b, length, 3, self.heads, hidden // self.heads).permute(2, 0, 3, 1, 4))
+        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask).transpose(1, 2).reshape(b, length, hidden)
+        # float32 + bf16: casting first and adding float32 ran twice as fast as the mixed-dtype add
+        x = self.ln1(x + linear(a, p["attn_out"], self.attn_out.bias, "none", [], "").float())
+        h = linear(x.to(torch.bfloat16), p["inter"], self.inter.bias, "gelu", [], "none")  # exact (erf) GELU
+        return self.ln2(x + linear(h, p["out"], self.out.bias, "none", [], "").float())
 
     def forward(self, x, mask):
+        if self.packed is not None:
+            return self._forward_packed(x, mask)
         # x, the residual stream, stays in the LayerNorms' dtype (float32); the
         # matrix products and attention run in the weights' dtype (bfloat16 on
         # AMX CPUs), which keeps bf16 argmax closer to fp32 than casting all
@@ -83,12 +108,18 @@ class BertEncoder(nn.Module):
             _Layer(hidden, cfg["num_attention_heads"], cfg["intermediate_size"], eps)
             for _ in range(cfg["num_hidden_layers"]))
 
-    def set_dtype(self, dtype) -> None:
+    def set_dtype(self, dtype, pack: bool = True) -> None:
         """Run the matrix products in ``dtype``; embeddings, LayerNorms and the
-        residual stream stay float32."""
+        residual stream stay float32. bf16 on a CPU with oneDNN: weights packed
+        once (``pack=False`` keeps plain ``nn.Linear`` calls, e.g. for
+        ``torch.compile``)."""
         for layer in self.layers:
+            layer.packed = None
             for linear in (layer.qkv, layer.attn_out, layer.inter, layer.out):
                 linear.to(dtype)
+        if pack and dtype == torch.bfloat16 and _can_pack(self.layers[0].qkv.weight):
+            for layer in self.layers:
+                layer.pack()
 
     def forward(self, input_ids, attention_mask):
         length = input_ids.shape[1]
@@ -98,6 +129,19 @@ class BertEncoder(nn.Module):
         for layer in self.layers:
             x = layer(x, mask)
         return SimpleNamespace(last_hidden_state=x)
+
+
+def _can_pack(weight: torch.Tensor) -> bool:
+    """Whether oneDNN's packed bf16 linear runs here, checked on a tiny product."""
+    if weight.device.type != "cpu" or not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        w = torch.ops.mkldnn._reorder_linear_weight(torch.ones(8, 16, dtype=torch.bfloat16), 8)
+        out = torch.ops.mkldnn._linear_pointwise(torch.ones(2, 16, dtype=torch.bfloat16), w,
+                                                 torch.zeros(8, dtype=torch.bfloat16), "gelu", [], "none")
+        return out.shape == (2, 8) and bool(torch.allclose(out.float(), torch.full((2, 8), 16.0)))
+    except (AttributeError, RuntimeError):  # an older or CPU-only-without-oneDNN torch
+        return False
 
 
 def load_bert(base_dir: Path, lora: dict[str, torch.Tensor] | None = None, scale: float = 1.0,

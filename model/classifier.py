@@ -194,7 +194,7 @@ class SentenceClassifier:
         self.network.eval()
         if hasattr(self.network.encoder, "set_dtype"):  # factsift's own BERT: bf16 products, fp32 residuals
             self.network.to(device=self.device)
-            self.network.encoder.set_dtype(self.dtype)
+            self.network.encoder.set_dtype(self.dtype, pack=not self.compile)
         else:
             self.network.to(device=self.device, dtype=self.dtype)
         self._encode = self.network.encoder

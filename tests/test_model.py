@@ -234,3 +234,42 @@ def test_unknown_engine_is_refused(tiny_clf, tmp_path):
     tiny_clf.save_pretrained(tmp_path / "m")
     with pytest.raises(ValueError, match="engine must be"):
         SentenceClassifier.from_pretrained(tmp_path / "m", engine="onnx")
+
+
+def test_packed_bf16_layers_match_plain_bf16_layers(tiny_clf, tmp_path, seed_article):
+    """bf16 on a CPU with oneDNN runs packed weights with bias and GELU fused into the product
+    (model/bert.py, _Layer.pack); it must give what the plain bf16 layers give."""
+    import torch
+    from factsift.model.bert import _can_pack
+
+    if not _can_pack(torch.ones(1)):
+        pytest.skip("this torch build has no oneDNN packed linear")
+    tiny_clf.save_pretrained(tmp_path / "m")
+    packed = SentenceClassifier.from_pretrained(tmp_path / "m", dtype="bfloat16")
+    plain = SentenceClassifier.from_pretrained(tmp_path / "m", dtype="bfloat16")
+    fp32 = SentenceClassifier.from_pretrained(tmp_path / "m", dtype="float32")
+    a = packed.predict_article(seed_article["text"])
+    assert all(layer.packed is not None for layer in packed.network.encoder.layers)
+    plain.network.encoder.set_dtype(torch.bfloat16, pack=False)
+    assert all(layer.packed is None for layer in plain.network.encoder.layers)
+    b, c = plain.predict_article(seed_article["text"]), fp32.predict_article(seed_article["text"])
+    assert all(layer.packed is None for layer in fp32.network.encoder.layers)
+    for x, y, z in zip(a.sentences, b.sentences, c.sentences):
+        assert all(math.isclose(x.probabilities[k], y.probabilities[k], abs_tol=0.02) for k in LABELS)
+        assert all(math.isclose(x.probabilities[k], z.probabilities[k], abs_tol=0.02) for k in LABELS)
+
+
+def test_without_packed_linear_bf16_runs_plain_layers(tiny_clf, tmp_path, seed_article, monkeypatch):
+    import torch
+    from factsift.model import bert
+
+    tiny_clf.save_pretrained(tmp_path / "m")
+    reference = SentenceClassifier.from_pretrained(tmp_path / "m", dtype="bfloat16")
+    reference.network.encoder.set_dtype(torch.bfloat16, pack=False)
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
+    clf = SentenceClassifier.from_pretrained(tmp_path / "m", dtype="bfloat16")
+    got = clf.predict_article(seed_article["text"])
+    assert all(layer.packed is None for layer in clf.network.encoder.layers)
+    assert [s.probabilities for s in got.sentences] == \
+        [s.probabilities for s in reference.predict_article(seed_article["text"]).sentences]
+    assert not bert._can_pack(torch.ones(1))
