@@ -273,3 +273,18 @@ def test_without_packed_linear_bf16_runs_plain_layers(tiny_clf, tmp_path, seed_a
     assert [s.probabilities for s in got.sentences] == \
         [s.probabilities for s in reference.predict_article(seed_article["text"]).sentences]
     assert not bert._can_pack(torch.ones(1))
+
+
+def test_prepared_classifier_pickles_and_copies(tiny_clf, tmp_path, seed_article):
+    """Packed bf16 weights are opaque oneDNN tensors; pickling (multiprocessing, Ray) and
+    deepcopy must still work after a prediction has prepared the model."""
+    import copy
+    import pickle
+
+    tiny_clf.save_pretrained(tmp_path / "m")
+    clf = SentenceClassifier.from_pretrained(tmp_path / "m", dtype="bfloat16")
+    before = [s.probabilities for s in clf.predict_article(seed_article["text"]).sentences]
+    for other in (pickle.loads(pickle.dumps(clf)), copy.deepcopy(clf)):
+        assert [s.probabilities for s in other.predict_article(seed_article["text"]).sentences] == before
+        assert [layer.packed is None for layer in other.network.encoder.layers] == \
+            [layer.packed is None for layer in clf.network.encoder.layers]
