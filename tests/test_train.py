@@ -111,3 +111,30 @@ def test_resume_skips_a_half_written_checkpoint(tmp_path, tiny_base, seed_articl
     (broken / "trainer_state.json").write_text("{}")
     (broken / "model.safetensors").write_bytes(b"\x10\x00")  # killed mid-write
     assert last_checkpoint(run) == good
+
+
+def test_collapsed_training_is_reported_with_what_to_do(caplog):
+    """A run whose model predicts one label for the whole dev set gets a warning that says so
+    and names a lower learning rate (seen here at 1e-3 with 6 epochs)."""
+    import logging
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from factsift.training.train import _compute_metrics
+
+    labels = ["factual_claim", "opinion_quote", "speculation", "promotional_boilerplate", "unverified_report"]
+    gold = np.array([[0, 1, 2, 3, 4, 0, 1, 2] for _ in range(5)])
+    compute = _compute_metrics(labels, 1e-3)
+    collapsed = np.zeros((5, 8, 5))
+    collapsed[..., 1] = 1.0  # always opinion_quote
+    with caplog.at_level(logging.WARNING, logger="factsift.train"):
+        m = compute(SimpleNamespace(predictions=collapsed, label_ids=gold))
+    assert m["macro_f1"] < 0.2
+    assert "training has collapsed: the model predicts 'opinion_quote' for 100% of the dev sentences" in caplog.text
+    assert "--train.learning_rate=0.0005" in caplog.text
+    caplog.clear()
+    healthy = np.eye(5)[gold]  # predicts the gold label
+    with caplog.at_level(logging.WARNING, logger="factsift.train"):
+        assert compute(SimpleNamespace(predictions=healthy, label_ids=gold))["macro_f1"] == 1.0
+    assert "collapsed" not in caplog.text
