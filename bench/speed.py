@@ -14,6 +14,9 @@ Variants, each in its own process (so load time and peak memory are its own):
   batches, tokenizer called once. The reference for argmax agreement.
 * ``factsift-unpacked``: bf16 products through plain ``nn.Linear`` calls (the
   default path before oneDNN weight packing; shows what packing gives).
+* ``factsift-session3``: the default path as it was in session 3: batches of
+  64 windows with no token budget, and every token through the last layer
+  (shows what the token budget and the target-only last layer give).
 * ``factsift``: the default path (``dtype="auto"``: bf16 weights on CPUs with
   AMX, fp32 elsewhere; on CPU, weights packed once for oneDNN with the bias
   and GELU fused into the matrix products).
@@ -23,19 +26,23 @@ Variants, each in its own process (so load time and peak memory are its own):
 Sentences: every sentence of the corpus dev and test splits (real lengths,
 over 2,000). Reported: load time in a fresh process (importing torch and
 the model code, reading the weights), sentences/s over all of them (best
-of three passes), p50/p95
+and median of ``--rounds`` passes; the variants' passes are interleaved,
+one of each in turn, because this machine's speed drifts by up to 2x from
+minute to minute), p50/p95
 latency of one 30-sentence article, peak RSS, and on ../shared/realdev the
 macro-F1 of each variant and its argmax agreement with ``factsift-fp32``.
-Ratios are printed at the end; absolute numbers drift between runs, ratios
-much less.
+Ratios are printed at the end (best against best, and the median of each
+round's ratio); absolute numbers drift between runs, ratios much less.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -71,7 +78,11 @@ def _plain_predict(clf, sentences, batch_size=32):
     return [clf.labels[i] for i in out]
 
 
-def _variant(name: str, model, threads: int) -> dict:
+def _variant(name: str, model, threads: int) -> None:
+    """A worker process for one variant: loads it, then takes orders on stdin,
+    so that the parent can interleave the variants' timed passes (this
+    machine's speed drifts by 2x from minute to minute; a pass of each variant
+    in turn, several rounds, lets every variant meet the same drift)."""
     import resource
 
     t_load = time.perf_counter()
@@ -89,6 +100,12 @@ def _variant(name: str, model, threads: int) -> dict:
     if name == "factsift-unpacked":  # the bf16 path without oneDNN-packed weights and fused bias/GELU
         clf._prepare()
         clf.network.encoder.set_dtype(clf.dtype, pack=False)
+    if name == "factsift-session3":  # session 3's default: batches of 64 windows, no token budget, full last layer
+        import factsift.model.classifier as C
+
+        clf.max_batch_tokens = None
+        C._takes_keep = lambda encoder: False
+    batch_size = 64
     load_s = time.perf_counter() - t_load
     arts = _articles()
     sentences = [s.text for a in arts for s in a.sentences]
@@ -97,17 +114,23 @@ def _variant(name: str, model, threads: int) -> dict:
     def run(batch_of_articles):
         if name == "plain-fp32":
             return _plain_predict(clf, [s for a in batch_of_articles for s in a])
-        return [p.label for art in clf.predict_articles(batch_of_articles) for p in art.sentences]
+        return [p.label for art in clf.predict_articles(batch_of_articles, batch_size=batch_size) for p in art.sentences]
 
     t = time.perf_counter()
     run(as_input[:4])  # warm-up (and compiling, for factsift-compiled)
     run([as_input[0][:3]])  # a batch of one window: compiled code specialises on it
+    run(as_input)  # every batch shape once (oneDNN builds a kernel per shape)
     warmup_s = time.perf_counter() - t
-    elapsed = float("inf")
-    for _ in range(3):  # best of three: this machine's neighbours make single runs noisy
-        t = time.perf_counter()
-        run(as_input)
-        elapsed = min(elapsed, time.perf_counter() - t)
+    print(json.dumps({"ready": True}), flush=True)
+    passes = []
+    for line in sys.stdin:
+        if line.strip() == "pass":
+            t = time.perf_counter()
+            run(as_input)
+            passes.append(len(sentences) / (time.perf_counter() - t))
+            print(json.dumps({"sentences_per_s": passes[-1]}), flush=True)
+            continue
+        break
     # one 30-sentence article, many times
     article = (sentences * 2)[:30]
     lat = []
@@ -119,15 +142,30 @@ def _variant(name: str, model, threads: int) -> dict:
     real = load_articles(REALDEV) if REALDEV.is_file() else []
     preds = run([[s.text for s in a.sentences] for a in real]) if real else []
     gold = [s.label for a in real for s in a.sentences]
-    return {
+    print(json.dumps({
         "variant": name, "dtype": str(clf.dtype), "threads": torch.get_num_threads(),
         "engine": type(clf.network.encoder).__name__, "load_s": load_s, "warmup_s": warmup_s,
-        "sentences": len(sentences), "sentences_per_s": len(sentences) / elapsed,
+        "sentences": len(sentences), "passes": passes,
+        "sentences_per_s": max(passes), "sentences_per_s_median": statistics.median(passes),
         "latency_p50_ms": 1000 * lat[len(lat) // 2], "latency_p95_ms": 1000 * lat[int(len(lat) * 0.95) - 1],
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "realdev_macro_f1": classification_metrics(gold, preds, clf.labels)["macro_f1"] if real else None,
         "realdev_preds": preds,
-    }
+    }), flush=True)
+
+
+def _ask(proc, order: str) -> dict:
+    proc.stdin.write(order + "\n")
+    proc.stdin.flush()
+    return _answer(proc)
+
+
+def _answer(proc) -> dict:
+    line = proc.stdout.readline()
+    if not line:
+        proc.log.seek(0)
+        raise RuntimeError(f"a benchmark worker died:\n{proc.log.read()[-5000:]}")
+    return json.loads(line)
 
 
 def main(argv=None) -> int:
@@ -135,38 +173,53 @@ def main(argv=None) -> int:
     p.add_argument("--model", default=None)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--no-compile", action="store_true", help="leave out the factsift-compiled variant")
+    p.add_argument("--rounds", type=int, default=5, help="timed passes of each variant, interleaved (default 5)")
     p.add_argument("--variant", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.variant:
-        print(json.dumps(_variant(args.variant, args.model, args.threads)))
+        _variant(args.variant, args.model, args.threads)
         return 0
-    results = {}
-    names = ["plain-fp32", "factsift-fp32", "factsift-unpacked", "factsift"] + ([] if args.no_compile else ["factsift-compiled"])
-    for name in names:
-        cmd = [sys.executable, __file__, "--variant", name, "--threads", str(args.threads)]
-        if args.model:
-            cmd += ["--model", args.model]
-        out = subprocess.run(cmd, capture_output=True, text=True)
-        if out.returncode != 0:
-            print(out.stderr, file=sys.stderr)
-            return 1
-        results[name] = json.loads(out.stdout.strip().splitlines()[-1])
+    names = ["plain-fp32", "factsift-fp32", "factsift-unpacked", "factsift-session3", "factsift"]
+    names += [] if args.no_compile else ["factsift-compiled"]
+    workers = {}
+    try:
+        for name in names:  # loaded one at a time, so that each load time is its own
+            cmd = [sys.executable, __file__, "--variant", name, "--threads", str(args.threads)]
+            if args.model:
+                cmd += ["--model", args.model]
+            log = tempfile.TemporaryFile("w+")  # a file, not a pipe: a full pipe would stall the worker
+            workers[name] = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True)
+            workers[name].log = log
+            _answer(workers[name])
+        for r in range(args.rounds):  # interleaved: one pass of each variant in turn
+            speeds = {name: _ask(proc, "pass")["sentences_per_s"] for name, proc in workers.items()}
+            print(f"round {r + 1}/{args.rounds}: " + ", ".join(f"{n} {v:.0f}" for n, v in speeds.items()),
+                  file=sys.stderr, flush=True)
+        results = {name: _ask(proc, "finish") for name, proc in workers.items()}
+    except (RuntimeError, ValueError) as err:
+        print(err, file=sys.stderr)
+        return 1
+    finally:
+        for proc in workers.values():
+            proc.kill()
     ref = results["factsift-fp32"]["realdev_preds"]
     base = results["plain-fp32"]
-    print(f"{'variant':<18} {'encoder':<12} {'dtype':<15} {'load s':>6} {'warm-up s':>9} {'sent/s':>8} {'p50 ms':>8} "
-          f"{'p95 ms':>8} {'peak MB':>8} {'realdev F1':>10} {'agree fp32':>10}")
+    print(f"{'variant':<18} {'encoder':<12} {'dtype':<15} {'load s':>6} {'warm-up s':>9} {'sent/s best':>11} "
+          f"{'median':>7} {'p50 ms':>8} {'p95 ms':>8} {'peak MB':>8} {'realdev F1':>10} {'agree fp32':>10}")
     for name, r in results.items():
         agree = sum(a == b for a, b in zip(r["realdev_preds"], ref)) / max(1, len(ref))
         r["agreement_with_factsift_fp32"] = agree
         f1 = f"{r['realdev_macro_f1']:.4f}" if r["realdev_macro_f1"] is not None else "n/a"
         print(f"{name:<18} {r['engine']:<12} {r['dtype']:<15} {r['load_s']:6.2f} {r['warmup_s']:9.1f} "
-              f"{r['sentences_per_s']:8.1f} {r['latency_p50_ms']:8.1f} "
+              f"{r['sentences_per_s']:11.1f} {r['sentences_per_s_median']:7.1f} {r['latency_p50_ms']:8.1f} "
               f"{r['latency_p95_ms']:8.1f} {r['peak_rss_mb']:8.0f} {f1:>10} {agree:10.4f}")
     ref_f1 = results["factsift-fp32"]["realdev_macro_f1"]
-    print(f"\n{base['sentences']} sentences, {results['factsift']['threads']} threads")
+    print(f"\n{base['sentences']} sentences, {results['factsift']['threads']} threads, {args.rounds} interleaved rounds")
     for name in names[1:]:
         r = results[name]
-        line = (f"{name}: throughput {r['sentences_per_s'] / base['sentences_per_s']:.2f}x plain-fp32, "
+        per_round = statistics.median(a / b for a, b in zip(r["passes"], base["passes"]))
+        line = (f"{name}: throughput {r['sentences_per_s'] / base['sentences_per_s']:.2f}x plain-fp32 (best/best; "
+                f"median of the rounds' ratios {per_round:.2f}x), "
                 f"p50 latency {base['latency_p50_ms'] / r['latency_p50_ms']:.2f}x lower")
         if r["realdev_macro_f1"] is not None:
             line += (f", realdev macro-F1 {r['realdev_macro_f1'] - ref_f1:+.4f} vs factsift-fp32, "

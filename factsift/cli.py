@@ -286,7 +286,12 @@ def _cmd_predict(args) -> int:
         paths, first, take, (lo, hi, total) = _select_shard(paths, shard)
         print(f"shard {shard[0]}/{shard[1]}: articles {lo} to {hi - 1} of {total}" if hi > lo else
               f"shard {shard[0]}/{shard[1]}: no articles (the input has {total}, in chunks of {CHUNK})", file=sys.stderr)
+    if args.max_batch_tokens is not None and args.max_batch_tokens < 0:
+        raise InputError(f"--max-batch-tokens {args.max_batch_tokens}: give a positive number of tokens, "
+                         "or 0 for no limit (only --batch-size windows per batch)")
     clf = SentenceClassifier.from_pretrained(args.model, device=args.device, dtype=args.dtype, compile=args.compile)
+    if args.max_batch_tokens is not None:
+        clf.max_batch_tokens = args.max_batch_tokens or None
     bar = _progress(paths)
     inputs = _iter_inputs(paths, bar)
     if shard is not None:
@@ -379,6 +384,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "of 64 articles; the N outputs concatenated in shard order are the unsharded output")
     r.add_argument("--compile", action="store_true",
                    help="run the encoder through torch.compile (15-60 s of compiling first; no gain measured on a 2-core AMX CPU, see docs/speed.md)")
+    r.add_argument("--max-batch-tokens", type=int, default=None,
+                   help="padded tokens per forward pass (default: 4096 on CPU, where small batches stay in cache "
+                        "and run faster; no limit on GPU); 0 = no limit")
     r.set_defaults(func=_cmd_predict)
 
     s = sub.add_parser("split", help="split raw text into sentence spans (JSON Lines)")
@@ -388,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     for cmd in (e, r):
         cmd.add_argument("--device", default="cpu", help="cpu or cuda")
         cmd.add_argument("--dtype", default="auto", help="auto (bf16 on AMX CPUs), float32 or bfloat16")
-        cmd.add_argument("--batch-size", type=int, default=64)
+        cmd.add_argument("--batch-size", type=int, default=64, help="windows per forward pass, at most (default 64)")
     return p
 
 

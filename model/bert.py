@@ -78,30 +78,51 @@ class _Layer(nn.Module):
         if repack:
             self.pack()
 
-    def _forward_packed(self, x, mask):
-        b, length, hidden = x.shape
-        p, linear = self.packed, torch.ops.mkldnn._linear_pointwise
-        h = x.to(torch.bfloat16)
-        q, k, v = (linear(h, p["qkv"], self.qkv.bias, "none", [], "")
-                   .view(b, length, 3, self.heads, hidden // self.heads).permute(2, 0, 3, 1, 4))
-        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask).transpose(1, 2).reshape(b, length, hidden)
-        # float32 + bf16: casting first and adding float32 ran twice as fast as the mixed-dtype add
-        x = self.ln1(x + linear(a, p["attn_out"], self.attn_out.bias, "none", [], "").float())
-        h = linear(x.to(torch.bfloat16), p["inter"], self.inter.bias, "gelu", [], "none")  # exact (erf) GELU
-        return self.ln2(x + linear(h, p["out"], self.out.bias, "none", [], "").float())
-
-    def forward(self, x, mask):
+    def _linear(self, name: str, h, gelu: bool = False):
+        """``h @ W.T + b`` (then exact GELU) in the weights' dtype."""
+        module = getattr(self, name)
         if self.packed is not None:
-            return self._forward_packed(x, mask)
-        # x, the residual stream, stays in the LayerNorms' dtype (float32); the
-        # matrix products and attention run in the weights' dtype (bfloat16 on
-        # AMX CPUs), which keeps bf16 argmax closer to fp32 than casting all
+            op = torch.ops.mkldnn._linear_pointwise
+            if gelu:
+                return op(h, self.packed[name], module.bias, "gelu", [], "none")  # exact (erf) GELU
+            return op(h, self.packed[name], module.bias, "none", [], "")
+        return F.gelu(module(h)) if gelu else module(h)
+
+    def forward(self, x, mask, keep=None):
+        """One post-LayerNorm BERT layer over ``x`` (B, L, H), the float32 residual stream.
+
+        ``keep`` (B, L, bool), optional: only these positions' outputs are
+        needed (the last layer, when only the target sentences are pooled).
+        Keys and values still come from every position; queries, attention
+        output and the feed-forward block run on the kept rows alone, and the
+        other positions of the result are zero."""
+        # the matrix products and attention run in the weights' dtype (bfloat16 on AMX CPUs);
+        # x stays in the LayerNorms' dtype (float32), which keeps bf16 argmax closer to fp32
         b, length, hidden = x.shape
         dt = self.qkv.weight.dtype
-        q, k, v = self.qkv(x.to(dt)).view(b, length, 3, self.heads, hidden // self.heads).permute(2, 0, 3, 1, 4)
-        a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        x = self.ln1(x + self.attn_out(a.transpose(1, 2).reshape(b, length, hidden)).to(x.dtype))
-        return self.ln2(x + self.out(F.gelu(self.inter(x.to(dt)))).to(x.dtype))
+        qkv = self._linear("qkv", x.to(dt)).view(b, length, 3, self.heads, hidden // self.heads)
+        if keep is None:
+            q, k, v = qkv.permute(2, 0, 3, 1, 4)
+            a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask).transpose(1, 2).reshape(b, length, hidden)
+            rows = x
+        else:
+            counts = keep.sum(1)
+            # kept positions first, in order; each window padded to the most kept
+            index = torch.argsort((~keep).to(torch.uint8), dim=1, stable=True)[:, : int(counts.max())]
+            valid = torch.arange(index.shape[1], device=x.device) < counts[:, None]
+            q = qkv[:, :, 0].gather(1, index[:, :, None, None].expand(-1, -1, *qkv.shape[3:]))
+            k, v = qkv[:, :, 1], qkv[:, :, 2]
+            a = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+                                               attn_mask=mask).transpose(1, 2)[valid].reshape(-1, hidden)
+            rows = x[keep]
+        # float32 + bf16: casting first and adding float32 ran twice as fast as the mixed-dtype add
+        rows = self.ln1(rows + self._linear("attn_out", a).to(x.dtype))
+        rows = self.ln2(rows + self._linear("out", self._linear("inter", rows.to(dt), gelu=True)).to(x.dtype))
+        if keep is None:
+            return rows
+        out = x.new_zeros(x.shape)
+        out[keep] = rows
+        return out
 
 
 class BertEncoder(nn.Module):
@@ -133,13 +154,17 @@ class BertEncoder(nn.Module):
             for layer in self.layers:
                 layer.pack()
 
-    def forward(self, input_ids, attention_mask):
+    def forward(self, input_ids, attention_mask, keep=None):
+        """``keep`` (B, L, bool), optional: the positions whose output states
+        are needed; the last layer computes only those (the others are zero).
+        Prediction passes the target sentences' tokens: in windows with
+        context, about 40% of the last layer's rows are context or padding."""
         length = input_ids.shape[1]
         x = self.word(input_ids) + self.position.weight[:length] + self.token_type.weight[0]
         x = self.ln(x)
         mask = attention_mask.bool()[:, None, None, :]
-        for layer in self.layers:
-            x = layer(x, mask)
+        for i, layer in enumerate(self.layers):
+            x = layer(x, mask, keep if i == len(self.layers) - 1 else None)
         return SimpleNamespace(last_hidden_state=x)
 
 

@@ -22,10 +22,11 @@ from typing import Iterable, Iterator, NamedTuple, Sequence
 
 from ..data.labels import LABELS
 from .base import DEFAULT_BASE, ModelNotFoundError
-from .encoding import WindowSpec, build_windows, collate, tokenize_sentences
+from .encoding import WindowSpec, build_windows, collate, plan_batches, tokenize_sentences
 from .types import ArticlePrediction, SentencePrediction, composition
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default"
+CPU_BATCH_TOKENS = 4096  # padded tokens per forward pass on CPU (SentenceClassifier.max_batch_tokens)
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 MODEL_TYPE = "factsift-sentence-window"
@@ -110,6 +111,9 @@ class SentenceClassifier:
         self._encode = None  # the encoder as called for prediction: eager, or compiled
         self._ready_for_inference = False
         self._merged_lora: dict = {}  # LoRA weights kept for saving once folded into the encoder
+        # padded tokens per forward pass during prediction (None: only batch_size limits a batch).
+        # On CPU small batches run faster: their activations stay in cache (docs/speed.md).
+        self.max_batch_tokens: int | None = CPU_BATCH_TOKENS if self.device.type == "cpu" else None
 
     # ---------------------------------------------------------------- building
     @classmethod
@@ -204,7 +208,14 @@ class SentenceClassifier:
             self._encode = torch.compile(self.network.encoder, dynamic=True)
         self._ready_for_inference = True
 
-    def _logits(self, batch):
+    def _logits(self, batch, keep=None):
+        """Logits of every window sentence; with ``keep`` (B, L, bool: the tokens
+        of the sentences whose logits are used), factsift's own BERT skips the
+        other tokens in its last layer and their sentences' logits are junk."""
+        if keep is not None and self._encode is self.network.encoder and _takes_keep(self._encode):
+            hidden = self._encode(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                  keep=keep).last_hidden_state
+            return self.network.head(self.network.pool(hidden, batch["sentence_ids"]))
         try:
             hidden = self._encode(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
         except Exception as err:  # noqa: BLE001 - torch.compile fails in many ways (no compiler, unsupported op)
@@ -294,13 +305,19 @@ class SentenceClassifier:
             warnings.warn(f"{n} sentence(s) longer than {spec.max_sentence_tokens} tokens were cut to that length",
                           stacklevel=3)
         probs = [[None] * len(s) for s in articles]
-        order = sorted(range(len(windows)), key=lambda i: len(windows[i].input_ids))
+        multiple = 32
+        batches = plan_batches([len(w.input_ids) for w in windows], batch_size, self.max_batch_tokens, multiple)
         with torch.inference_mode():
-            for lo in range(0, len(order), batch_size):
-                batch_windows = [windows[i] for i in order[lo: lo + batch_size]]
+            for indices in batches:
+                batch_windows = [windows[i] for i in indices]
                 batch = {k: v.to(self.device)
-                         for k, v in collate(batch_windows, tok.pad_token_id, pad_to_multiple=32).items()}
-                logits = self._logits(batch).float()
+                         for k, v in collate(batch_windows, tok.pad_token_id, pad_to_multiple=multiple).items()}
+                targets = torch.zeros((len(batch_windows), batch["sentence_ids"].shape[1] + 1), dtype=torch.bool)
+                for b, w in enumerate(batch_windows):
+                    targets[b, : len(w.targets)] = torch.tensor([t >= 0 for t in w.targets])
+                sid = batch["sentence_ids"]
+                keep = (sid >= 0) & targets.to(sid.device).gather(1, sid.clamp(min=0))
+                logits = self._logits(batch, keep).float()
                 p = torch.softmax(logits, dim=-1).cpu().numpy()
                 for b, w in enumerate(batch_windows):
                     for k, target in enumerate(w.targets):
@@ -318,6 +335,12 @@ class SentenceClassifier:
 
 
 # ------------------------------------------------------------------- helpers
+def _takes_keep(encoder) -> bool:
+    from .bert import BertEncoder  # noqa: PLC0415
+
+    return isinstance(encoder, BertEncoder)
+
+
 _LIBC = None
 
 

@@ -67,6 +67,19 @@ def test_predict_jsonl_articles_keyed_by_id(model_dir, tmp_path, capsys):
     assert [l["id"] for l in lines] == ["a", "b"] and len(lines[1]["sentences"]) == 1
 
 
+def test_predict_token_budget_option(model_dir, tmp_path, seed_article, capsys):
+    src = tmp_path / "article.txt"
+    src.write_text(seed_article["text"], encoding="utf-8")
+    outs = []
+    for budget in ("0", "40", "4096"):
+        assert main(["predict", "--model", model_dir, "--dtype", "float32", "--max-batch-tokens", budget, str(src)]) == 0
+        outs.append([s["label"] for s in json.loads(capsys.readouterr().out.splitlines()[0])["sentences"]])
+    assert outs[0] == outs[1] == outs[2] and len(outs[0]) == 28
+    assert main(["predict", "--model", model_dir, "--max-batch-tokens", "-5", str(src)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "--max-batch-tokens" in err and "Traceback" not in err
+
+
 def test_seed_article_end_to_end_from_a_directory(model_dir, tmp_path, seed_article, capsys):
     d = tmp_path / "dir"
     d.mkdir()

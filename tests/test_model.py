@@ -288,3 +288,59 @@ def test_prepared_classifier_pickles_and_copies(tiny_clf, tmp_path, seed_article
         assert [s.probabilities for s in other.predict_article(seed_article["text"]).sentences] == before
         assert [layer.packed is None for layer in other.network.encoder.layers] == \
             [layer.packed is None for layer in clf.network.encoder.layers]
+
+
+def test_batches_respect_window_and_token_limits():
+    from factsift.model.encoding import plan_batches
+
+    lengths = [200, 13, 250, 31, 64, 64, 190, 5, 600, 96]
+    for batch_size, max_tokens, multiple in ((64, None, 32), (3, None, 1), (64, 512, 32), (2, 256, 8), (64, 1, 32)):
+        batches = plan_batches(lengths, batch_size, max_tokens, multiple)
+        assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+        flat = [lengths[i] for b in batches for i in b]
+        assert flat == sorted(flat)  # length-sorted
+        for b in batches:
+            assert len(b) <= batch_size
+            width = -(-max(lengths[i] for i in b) // multiple) * multiple
+            assert max_tokens is None or len(b) == 1 or width * len(b) <= max_tokens
+    assert plan_batches([], 8, 100) == []
+    with pytest.raises(ValueError, match="batch_size"):
+        plan_batches([3], 0)
+    with pytest.raises(ValueError, match="max_batch_tokens"):
+        plan_batches([3], 4, 0)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_last_layer_on_kept_rows_matches_the_full_layer(tiny_clf, tmp_path, dtype):
+    """With ``keep``, the encoder's last layer runs only the kept positions (the target
+    sentences' tokens); their states must equal the full forward pass's."""
+    import torch
+
+    tiny_clf.save_pretrained(tmp_path / "m")
+    clf = SentenceClassifier.from_pretrained(tmp_path / "m", dtype=dtype)
+    clf._prepare()
+    enc = clf.network.encoder
+    g = torch.Generator().manual_seed(0)
+    ids = torch.randint(5, 60, (4, 24), generator=g)
+    attention = torch.ones(4, 24, dtype=torch.long)
+    attention[1, 17:] = 0
+    attention[3, 5:] = 0
+    keep = (torch.rand(4, 24, generator=g) < 0.5) & attention.bool()
+    keep[2] = False  # a window with nothing kept
+    with torch.inference_mode():
+        full = enc(ids, attention).last_hidden_state
+        part = enc(ids, attention, keep=keep).last_hidden_state
+    assert torch.allclose(part[keep], full[keep], atol=1e-5 if dtype == "float32" else 2e-2)
+    assert not part[~keep].any()
+
+
+def test_token_budget_does_not_change_predictions(tiny_clf, seed_article):
+    sentences = [s["text"] for s in seed_article["sentences"]]
+    tiny_clf.max_batch_tokens = None
+    a = tiny_clf.predict_article(sentences=sentences, batch_size=64)
+    tiny_clf.max_batch_tokens = 40  # one window per batch
+    b = tiny_clf.predict_article(sentences=sentences, batch_size=64)
+    tiny_clf.max_batch_tokens = 4096
+    for x, y in zip(a.sentences, b.sentences):
+        assert x.label == y.label
+        assert all(math.isclose(x.probabilities[k], y.probabilities[k], abs_tol=1e-5) for k in LABELS)
