@@ -68,8 +68,9 @@ def _cmd_evaluate(args) -> int:
     baselines = () if args.no_baselines else tuple(args.baselines.split(","))
     m = evaluate(args.model, args.data, args.output, mode=args.mode, baselines=baselines,
                  baseline_train=args.baseline_train, device=args.device, dtype=args.dtype, batch_size=args.batch_size)
-    print(f"macro-F1 {m['macro_f1']:.4f}  accuracy {m['accuracy']:.4f}  ECE {m['calibration']['ece']:.4f}  "
-          f"({m['n']} sentences)")
+    ci = m.get("macro_f1_interval")
+    print(f"macro-F1 {m['macro_f1']:.4f}" + (f" (95% interval {ci['low']:.3f}-{ci['high']:.3f} over articles)" if ci else "")
+          + f"  accuracy {m['accuracy']:.4f}  ECE {m['calibration']['ece']:.4f}  ({m['n']} sentences)")
     for label, s in m["per_class"].items():
         print(f"  {label:<24} P {s['precision']:.3f}  R {s['recall']:.3f}  F1 {s['f1']:.3f}  n {s['support']}")
     for name, b in (m.get("baselines") or {}).items():

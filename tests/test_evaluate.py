@@ -18,8 +18,11 @@ def test_evaluate_writes_every_report_file(saved_model, tmp_path, seed_path, see
     for name in ("metrics.json", "report.md", "confusion.png", "reliability.png", "predictions.jsonl", "errors.tsv"):
         assert (tmp_path / "out" / name).is_file(), name
     saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
-    for key in ("macro_f1", "accuracy", "per_class", "confusion", "calibration", "per_article_accuracy", "baselines"):
+    for key in ("macro_f1", "accuracy", "per_class", "confusion", "calibration", "per_article_accuracy", "baselines",
+                "macro_f1_interval"):
         assert key in saved
+    ci = saved["macro_f1_interval"]
+    assert ci["groups"] == 1 and ci["low"] == ci["high"] == pytest.approx(saved["macro_f1"])  # one article
     assert set(saved["baselines"]) == {"majority", "tfidf_lr", "keyword_rules"}
     assert sum(map(sum, m["confusion"])) == 28
     report = (tmp_path / "out" / "report.md").read_text()
@@ -49,3 +52,23 @@ def test_model_with_other_labels(tiny_config, tmp_path, seed_path):
     clf = SentenceClassifier.build(replace(tiny_config, labels=("factual_claim", "opinion_quote")))
     with pytest.raises(LabelMismatchError, match="that the model does not know"):
         evaluate(clf, [seed_path], tmp_path / "o", baselines=())
+
+
+def test_bootstrap_interval_resamples_articles():
+    from factsift.training.metrics import bootstrap_macro_f1, classification_metrics
+
+    labels = ["a", "b", "c"]
+    gold = ["a", "b", "c", "a"] * 30
+    pred = ["a", "b", "c", "b"] * 30
+    groups = [i // 8 for i in range(len(gold))]
+    ci = bootstrap_macro_f1(gold, pred, groups, labels, n=200)
+    point = classification_metrics(gold, pred, labels)["macro_f1"]
+    assert ci["groups"] == 15 and ci["resamples"] == 200
+    assert ci["low"] <= point <= ci["high"]
+    # every article alike: no spread
+    assert ci["high"] - ci["low"] < 1e-9
+    noisy = [p if i % 8 or g != 3 else "c" for i, (p, g) in enumerate(zip(pred, groups))]
+    ci2 = bootstrap_macro_f1(gold, noisy, groups, labels, n=200)
+    assert ci2["high"] - ci2["low"] > 0
+    with pytest.raises(ValueError, match="same length"):
+        bootstrap_macro_f1(gold, pred, groups[:-1], labels)

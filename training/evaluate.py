@@ -26,7 +26,7 @@ import numpy as np
 
 from ..data.articles import Article, load_articles
 from .io import atomic_write_bytes, atomic_write_json, atomic_write_text
-from .metrics import classification_metrics, prf, segmentation_scores
+from .metrics import bootstrap_macro_f1, classification_metrics, prf, segmentation_scores
 
 
 class LabelMismatchError(ValueError):
@@ -99,6 +99,8 @@ def score_articles(clf, articles: Sequence[Article], *, mode: str = "gold", batc
         per_article[r["article_id"]][0] += r["gold"] == r["pred"]
         per_article[r["article_id"]][1] += 1
     metrics["per_article_accuracy"] = {k: c / n for k, (c, n) in per_article.items()}
+    metrics["macro_f1_interval"] = bootstrap_macro_f1([r["gold"] for r in records], [r["pred"] for r in records],
+                                                      [r["article_id"] for r in records], labels)
     return {"metrics": metrics, "records": records}
 
 
@@ -208,12 +210,20 @@ def _plots(out: Path, metrics: dict) -> None:
     atomic_write_bytes(out / "reliability.png", buf.getvalue())
 
 
+def _interval(metrics: dict) -> str:
+    ci = metrics.get("macro_f1_interval")
+    if not ci:
+        return ""
+    return (f" ({ci['level']:.0%} interval {ci['low']:.3f}-{ci['high']:.3f}, "
+            f"bootstrap over {ci['groups']} articles)")
+
+
 def render_report(metrics: dict, errors: list[dict], n_errors: int = 25) -> str:
     labels = metrics["labels"]
     lines = ["# factsift evaluation", "",
              f"- model: `{metrics.get('model')}`", f"- data: {', '.join(metrics.get('data', []))}",
              f"- mode: {metrics.get('mode')}; sentences: {metrics['n']}", "",
-             f"**macro-F1 {metrics['macro_f1']:.3f}**, accuracy {metrics['accuracy']:.3f}, "
+             f"**macro-F1 {metrics['macro_f1']:.3f}**{_interval(metrics)}, accuracy {metrics['accuracy']:.3f}, "
              f"ECE {metrics['calibration']['ece']:.3f}", "",
              "## Per class", "", "| label | precision | recall | F1 | support |", "| --- | ---: | ---: | ---: | ---: |"]
     for l in labels:
