@@ -138,3 +138,28 @@ def test_collapsed_training_is_reported_with_what_to_do(caplog):
     with caplog.at_level(logging.WARNING, logger="factsift.train"):
         assert compute(SimpleNamespace(predictions=healthy, label_ids=gold))["macro_f1"] == 1.0
     assert "collapsed" not in caplog.text
+
+
+def test_head_learning_rate_gets_its_own_groups():
+    import torch
+
+    from factsift.training.train import _set_head_rate
+
+    net = torch.nn.ModuleDict({"body": torch.nn.Linear(4, 4), "head": torch.nn.Linear(4, 2)})
+    decay = [net["body"].weight, net["head"].weight]
+    no_decay = [net["body"].bias, net["head"].bias]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}], lr=1e-3)
+    _set_head_rate(opt, net["head"], 5e-3)
+    rates = {id(p): (g["lr"], g["weight_decay"]) for g in opt.param_groups for p in g["params"]}
+    assert rates[id(net["head"].weight)] == (5e-3, 0.01) and rates[id(net["head"].bias)] == (5e-3, 0.0)
+    assert rates[id(net["body"].weight)] == (1e-3, 0.01) and rates[id(net["body"].bias)] == (1e-3, 0.0)
+    assert len(rates) == 4
+
+
+def test_training_with_a_head_learning_rate(tmp_path, tiny_base, seed_article):
+    cfg = _config(tmp_path, tiny_base, seed_article, **{"train.head_learning_rate": 0.02, "train.max_steps": 3,
+                                                       "train.warmup_ratio": 0})
+    run = train(cfg)
+    state = json.loads((last_checkpoint(run) / "trainer_state.json").read_text())
+    assert state["global_step"] == 3
+    assert (run / "model" / "model.safetensors").is_file()

@@ -29,6 +29,7 @@ class DataConfig:
 @dataclass(frozen=True)
 class TrainSection:
     learning_rate: float = 5e-4
+    head_learning_rate: float = 0.0  # the classification head's rate; 0 = learning_rate
     epochs: float = 4.0
     batch_size: int = 16  # windows per step
     eval_batch_size: int = 32
@@ -138,6 +139,7 @@ def _validate(cfg: TrainConfig) -> TrainConfig:
     t, m = cfg.train, cfg.model
     checks = [
         (t.learning_rate > 0, "train.learning_rate must be positive"),
+        (t.head_learning_rate >= 0, "train.head_learning_rate must not be negative (0 = train.learning_rate)"),
         (t.epochs > 0, "train.epochs must be positive"),
         (t.batch_size >= 1 and t.eval_batch_size >= 1, "train.batch_size and train.eval_batch_size must be at least 1"),
         (0 <= t.warmup_ratio < 1, "train.warmup_ratio must be in [0, 1)"),

@@ -333,9 +333,36 @@ def _make_trainer(config, clf, train_ds, dev_ds, run_dir, device):
     callbacks = []
     if config.train.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.train.early_stopping_patience))
-    return Trainer(model=clf.network, args=args, train_dataset=train_ds, eval_dataset=dev_ds,
+    head_lr = config.train.head_learning_rate
+
+    class _Trainer(Trainer):
+        def create_optimizer(self, model=None):
+            optimizer = super().create_optimizer(model)
+            if head_lr and head_lr != self.args.learning_rate:
+                _set_head_rate(optimizer, (self.model if model is None else model).head, head_lr)
+            return optimizer
+
+    return _Trainer(model=clf.network, args=args, train_dataset=train_ds, eval_dataset=dev_ds,
                    data_collator=Collator(clf.tokenizer.pad_token_id), compute_metrics=_compute_metrics(list(clf.labels), config.train.learning_rate),
                    callbacks=callbacks)
+
+
+def _set_head_rate(optimizer, head, rate: float) -> None:
+    """Move the head's parameters into groups of their own at ``rate`` (before
+    the first step, so no optimizer state moves). The schedule scales every
+    group alike: warm-up and decay apply to the head's rate too."""
+    ids = {id(p) for p in head.parameters()}
+    groups = []
+    for group in optimizer.param_groups:
+        rest = [p for p in group["params"] if id(p) not in ids]
+        mine = [p for p in group["params"] if id(p) in ids]
+        if rest:
+            groups.append({**group, "params": rest})
+        if mine:
+            groups.append({**group, "params": mine, "lr": rate})
+    optimizer.param_groups.clear()
+    for group in groups:
+        optimizer.add_param_group(group)
 
 
 def _finish(config, clf, trainer, run_dir, dev_arts, test_arts, elapsed) -> Path:
