@@ -44,6 +44,9 @@ def _weights_file(base_dir: Path) -> Path | None:
     return path if path.is_file() else None
 
 
+KEPT_ROWS_MULTIPLE = 256  # the last layer's kept rows are padded to a multiple of this
+
+
 class _Layer(nn.Module):
     def __init__(self, hidden: int, heads: int, intermediate: int, eps: float):
         super().__init__()
@@ -115,13 +118,19 @@ class _Layer(nn.Module):
             a = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
                                                attn_mask=mask).transpose(1, 2)[valid].reshape(-1, hidden)
             rows = x[keep]
+            n_kept = rows.shape[0]
+            # a row count of its own per batch would build (and cache) a oneDNN kernel per count: memory
+            # grew without bound over a long run; padded to a multiple of 256, the counts are few
+            pad = -rows.shape[0] % KEPT_ROWS_MULTIPLE
+            if pad:
+                rows, a = F.pad(rows, (0, 0, 0, pad)), F.pad(a, (0, 0, 0, pad))
         # float32 + bf16: casting first and adding float32 ran twice as fast as the mixed-dtype add
         rows = self.ln1(rows + self._linear("attn_out", a).to(x.dtype))
         rows = self.ln2(rows + self._linear("out", self._linear("inter", rows.to(dt), gelu=True)).to(x.dtype))
         if keep is None:
             return rows
         out = x.new_zeros(x.shape)
-        out[keep] = rows
+        out[keep] = rows[:n_kept]
         return out
 
 
