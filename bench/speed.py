@@ -105,7 +105,6 @@ def _variant(name: str, model, threads: int) -> None:
 
         clf.max_batch_tokens = None
         C._takes_keep = lambda encoder: False
-    batch_size = 64
     load_s = time.perf_counter() - t_load
     arts = _articles()
     sentences = [s.text for a in arts for s in a.sentences]
@@ -114,7 +113,7 @@ def _variant(name: str, model, threads: int) -> None:
     def run(batch_of_articles):
         if name == "plain-fp32":
             return _plain_predict(clf, [s for a in batch_of_articles for s in a])
-        return [p.label for art in clf.predict_articles(batch_of_articles, batch_size=batch_size) for p in art.sentences]
+        return [p.label for art in clf.predict_articles(batch_of_articles) for p in art.sentences]
 
     t = time.perf_counter()
     run(as_input[:4])  # warm-up (and compiling, for factsift-compiled)

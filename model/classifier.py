@@ -212,12 +212,11 @@ class SentenceClassifier:
         """Logits of every window sentence; with ``keep`` (B, L, bool: the tokens
         of the sentences whose logits are used), factsift's own BERT skips the
         other tokens in its last layer and their sentences' logits are junk."""
-        if keep is not None and self._encode is self.network.encoder and _takes_keep(self._encode):
-            hidden = self._encode(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                                  keep=keep).last_hidden_state
-            return self.network.head(self.network.pool(hidden, batch["sentence_ids"]))
+        # only the eager own-BERT encoder takes keep (a compiled one would recompile per keep shape)
+        extra = {"keep": keep} if keep is not None and _takes_keep(self._encode) else {}
         try:
-            hidden = self._encode(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+            hidden = self._encode(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                  **extra).last_hidden_state
         except Exception as err:  # noqa: BLE001 - torch.compile fails in many ways (no compiler, unsupported op)
             if self._encode is self.network.encoder:
                 raise

@@ -113,7 +113,7 @@ def plan_batches(lengths: list[int], batch_size: int, max_tokens: int | None = N
 
     A token budget keeps each batch's activations small enough to stay in
     the CPU's caches: on the 2-core AMX CPU this project measures on, batches
-    of 16-24 windows of ~200 tokens ran 1.2-1.3x faster than 64 (docs/speed.md),
+    of 8-32 windows of ~200 tokens ran 1.2-1.5x faster than 64 (docs/speed.md),
     while single sentences (``context: 0``) still fill 64 per batch."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, found {batch_size}")
