@@ -163,3 +163,38 @@ def test_training_with_a_head_learning_rate(tmp_path, tiny_base, seed_article):
     state = json.loads((last_checkpoint(run) / "trainer_state.json").read_text())
     assert state["global_step"] == 3
     assert (run / "model" / "model.safetensors").is_file()
+
+
+def test_solo_fraction_adds_sentences_without_context(tiny_base, seed_article):
+    from factsift.data.articles import parse_article
+    from factsift.model.classifier import ModelConfig
+    from factsift.training.train import WindowDataset
+
+    clf = SentenceClassifier.build(ModelConfig(base_model=str(tiny_base), context=1, max_targets=4, max_length=96,
+                                               max_sentence_tokens=40, adapter="none"))
+    arts = [parse_article(a, f"article {i}") for i, a in enumerate(small_articles(seed_article, 2))]
+    n_sent = sum(len(a.sentences) for a in arts)
+    plain = WindowDataset(arts, clf)
+    assert plain.solo == 0
+    every = WindowDataset(arts, clf, solo_fraction=1.0, seed=3)
+    assert every.solo == n_sent and len(every) == len(plain) + n_sent
+    solo = [it for it in every.items if len(it["window"].targets) == 1]
+    assert len(solo) == n_sent
+    # a solo window is [CLS] sentence [SEP] with the sentence's gold label
+    for it in solo:
+        (t,) = it["window"].targets
+        assert it["window"].input_ids[0] == clf.tokenizer.cls_token_id
+        assert it["window"].input_ids[-1] == clf.tokenizer.sep_token_id
+        assert it["labels"][0] in range(len(clf.labels))
+    first = solo[:len(arts[0].sentences)]
+    assert all(clf.labels[it["labels"][0]] == arts[0].sentences[it["window"].targets[0]].label for it in first)
+    seen = sorted(it["window"].targets[0] for it in first)
+    assert seen == list(range(len(arts[0].sentences)))
+    some = WindowDataset(arts, clf, solo_fraction=0.5, seed=3)
+    assert 0 < some.solo < n_sent
+    assert some.solo == WindowDataset(arts, clf, solo_fraction=0.5, seed=3).solo  # the seed decides
+
+
+def test_solo_fraction_is_checked(tmp_path, tiny_base, seed_article):
+    with pytest.raises(Exception, match="solo_fraction must be between 0 and 1"):
+        _config(tmp_path, tiny_base, seed_article, **{"train.solo_fraction": 1.5})

@@ -36,6 +36,7 @@ class TrainSection:
     weight_decay: float = 0.01
     warmup_ratio: float = 0.06
     class_weights: bool = False  # inverse-frequency weights in the loss
+    solo_fraction: float = 0.0  # share of training sentences also seen alone, without context (0-1)
     seed: int = 13
     early_stopping_patience: int = 2  # evaluations without dev macro-F1 gain; 0 = off
     evals_per_epoch: int = 1
@@ -140,6 +141,7 @@ def _validate(cfg: TrainConfig) -> TrainConfig:
     checks = [
         (t.learning_rate > 0, "train.learning_rate must be positive"),
         (t.head_learning_rate >= 0, "train.head_learning_rate must not be negative (0 = train.learning_rate)"),
+        (0 <= t.solo_fraction <= 1, "train.solo_fraction must be between 0 and 1 (0 = every sentence only in its window)"),
         (t.epochs > 0, "train.epochs must be positive"),
         (t.batch_size >= 1 and t.eval_batch_size >= 1, "train.batch_size and train.eval_batch_size must be at least 1"),
         (0 <= t.warmup_ratio < 1, "train.warmup_ratio must be in [0, 1)"),

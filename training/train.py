@@ -66,17 +66,32 @@ def _cpu_has_bf16() -> bool:
 class WindowDataset:
     """Training windows with their sentence labels (context sentences ignored)."""
 
-    def __init__(self, articles, clf):
+    def __init__(self, articles, clf, solo_fraction: float = 0.0, seed: int = 0):
+        """``solo_fraction``: that share of the sentences (drawn with ``seed``) is
+        also a window of its own, with no context, so that the model learns to
+        read a sentence without leaning on its neighbours (context dropout)."""
+        import dataclasses  # noqa: PLC0415
+        import random  # noqa: PLC0415
+
         from ..model.encoding import IGNORE, build_windows, tokenize_sentences  # noqa: PLC0415
 
         tok, spec = clf.tokenizer, clf.config.window
+        solo_spec = dataclasses.replace(spec, context=0, prefix=0)
+        draw = random.Random(seed)
         label_id = {l: i for i, l in enumerate(clf.labels)}
         self.items = []
         self.truncated = 0
+        self.solo = 0
         for art in articles:
             ids, cut = tokenize_sentences(tok, [s.text for s in art.sentences], spec.max_sentence_tokens)
             self.truncated += sum(cut)
-            for w in build_windows(ids, spec, tok.cls_token_id, tok.sep_token_id):
+            windows = build_windows(ids, spec, tok.cls_token_id, tok.sep_token_id)
+            if solo_fraction > 0 and spec.context > 0:
+                solo = [w for w in build_windows(ids, solo_spec, tok.cls_token_id, tok.sep_token_id)
+                        if draw.random() < solo_fraction]
+                self.solo += len(solo)
+                windows += solo
+            for w in windows:
                 labels = [label_id[art.sentences[t].label] if t >= 0 else IGNORE for t in w.targets]
                 # input_ids lets the Trainer's length-grouped sampler batch windows of similar length
                 self.items.append({"input_ids": w.input_ids, "window": w, "labels": labels})
@@ -303,9 +318,11 @@ def _train_locked(config: TrainConfig, run_dir: Path, resume: bool, command: str
         clf = SentenceClassifier.build(config.model)
         if config.train.class_weights:
             clf.network.class_weights.copy_(torch.tensor(_class_weights(train_arts, labels)))
-        train_ds, dev_ds = WindowDataset(train_arts, clf), WindowDataset(dev_arts, clf)
-        log.info("train: %d articles, %d windows; dev: %d articles, %d windows; %d process(es)", len(train_arts),
-                 len(train_ds), len(dev_arts), len(dev_ds), distributed.world_size())
+        train_ds = WindowDataset(train_arts, clf, config.train.solo_fraction, config.train.seed)
+        dev_ds = WindowDataset(dev_arts, clf)
+        log.info("train: %d articles, %d windows (%d of them single sentences without context); dev: %d articles, "
+                 "%d windows; %d process(es)", len(train_arts), len(train_ds), train_ds.solo, len(dev_arts),
+                 len(dev_ds), distributed.world_size())
         if train_ds.truncated:
             log.warning("%d training sentences were cut to %d tokens", train_ds.truncated, config.model.max_sentence_tokens)
         started = time.time()
