@@ -5,7 +5,11 @@ test split and on ../shared/realdev (real articles, evaluation only).
 
 Baselines (majority, TF-IDF + logistic regression, keyword rules) are fitted
 on the same training split as the model and scored by the same code.
-Writes one evaluation report per set under --output and prints a table.
+When the model records its training label prior, each set is scored twice:
+as the model gives its probabilities, and with the label prior adapted to the
+set (`--prior adapt`: EM on the unlabelled sentences, applied to the model and
+the trained baselines alike; rows marked "+prior").
+Writes one evaluation report per set and mode under --output and prints a table.
 """
 
 from __future__ import annotations
@@ -39,18 +43,23 @@ def main(argv=None) -> int:
         if not path.is_file():
             print(f"skipping {name}: {path} not found", file=sys.stderr)
             continue
-        m = evaluate(clf, [path], Path(args.output) / name, baseline_train=[args.train])
-        rows.append((name, "factsift", m["macro_f1"], {l: m["per_class"][l]["f1"] for l in LABELS}))
-        for base, b in m["baselines"].items():
-            rows.append((name, base, b["macro_f1"], b["per_class_f1"]))
+        for prior in ("train", "adapt") if clf.train_prior else ("train",):
+            tag = "" if prior == "train" else "+prior"
+            m = evaluate(clf, [path], Path(args.output) / (name + ("" if prior == "train" else "-prior")),
+                         baseline_train=[args.train], prior=prior)
+            rows.append((name, "factsift" + tag, m["macro_f1"], {l: m["per_class"][l]["f1"] for l in LABELS}))
+            for base, b in m["baselines"].items():
+                rows.append((name, base + (tag if b.get("prior_adapted") else ""), b["macro_f1"], b["per_class_f1"]))
     short = [l.split("_")[0][:11] for l in LABELS]
-    print(f"{'set':<12} {'system':<14} {'macro-F1':>8}  " + "  ".join(f"{s:>11}" for s in short))
+    print(f"{'set':<12} {'system':<20} {'macro-F1':>8}  " + "  ".join(f"{s:>11}" for s in short))
     for name, system, macro, per in rows:
-        print(f"{name:<12} {system:<14} {macro:8.3f}  " + "  ".join(f"{per[l]:11.3f}" for l in LABELS))
+        print(f"{name:<12} {system:<20} {macro:8.3f}  " + "  ".join(f"{per[l]:11.3f}" for l in LABELS))
     by = {(n, s): m for n, s, m, _ in rows}
     for name in SETS:
-        if (name, "factsift") in by and (name, "tfidf_lr") in by:
-            print(f"{name}: factsift - tfidf_lr = {by[(name, 'factsift')] - by[(name, 'tfidf_lr')]:+.3f} macro-F1")
+        for tag in ("", "+prior"):
+            if (name, "factsift" + tag) in by and (name, "tfidf_lr" + tag) in by:
+                print(f"{name}: factsift{tag} - tfidf_lr{tag} = "
+                      f"{by[(name, 'factsift' + tag)] - by[(name, 'tfidf_lr' + tag)]:+.3f} macro-F1")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""The ``factsift`` command: train, evaluate, predict, split.
+"""The ``factsift`` command: train, evaluate, predict, prior, split.
 
 Thin on purpose: every command calls the importable API. Errors a user can
 fix are printed as one ``error:`` line (exit status 2), never a traceback.
@@ -65,9 +65,11 @@ def _cmd_train(args) -> int:
 def _cmd_evaluate(args) -> int:
     from .training.evaluate import evaluate  # noqa: PLC0415
 
+    prior = _prior_arg(args.prior)
     baselines = () if args.no_baselines else tuple(args.baselines.split(","))
     m = evaluate(args.model, args.data, args.output, mode=args.mode, baselines=baselines,
-                 baseline_train=args.baseline_train, device=args.device, dtype=args.dtype, batch_size=args.batch_size)
+                 baseline_train=args.baseline_train, device=args.device, dtype=args.dtype, batch_size=args.batch_size,
+                 prior=prior)
     ci = m.get("macro_f1_interval")
     print(f"macro-F1 {m['macro_f1']:.4f}" + (f" (95% interval {ci['low']:.3f}-{ci['high']:.3f} over articles)" if ci else "")
           + f"  accuracy {m['accuracy']:.4f}  ECE {m['calibration']['ece']:.4f}  ({m['n']} sentences)")
@@ -75,7 +77,62 @@ def _cmd_evaluate(args) -> int:
         print(f"  {label:<24} P {s['precision']:.3f}  R {s['recall']:.3f}  F1 {s['f1']:.3f}  n {s['support']}")
     for name, b in (m.get("baselines") or {}).items():
         print(f"  baseline {name:<15} macro-F1 {b['macro_f1']:.4f}")
+    if m.get("prior"):
+        print("  label prior " + ("estimated on these articles" if m["prior"]["mode"] == "adapt" else "given") + ": "
+              + ", ".join(f"{l} {v:.3f}" for l, v in m["prior"]["prior"].items()))
     print(f"report: {Path(args.output) / 'report.md'}")
+    return 0
+
+
+# ------------------------------------------------------------------- prior
+def _prior_arg(value: str):
+    """``train``, ``adapt``, or the label prior read from a JSON file."""
+    if value in {"train", "adapt"}:
+        return value
+    path = Path(value)
+    if not path.is_file():
+        raise InputError(f"--prior {value}: give train, adapt, or a JSON file of label shares "
+                         "(as written by `factsift prior`); no such file")
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"--prior {value}: not valid JSON ({exc})") from None
+    if isinstance(obj, dict) and isinstance(obj.get("prior"), dict):
+        obj = obj["prior"]  # the file `factsift prior` writes, or an evaluation's metrics.json "prior" entry
+    if not isinstance(obj, dict):
+        raise InputError(f"--prior {value}: expected a JSON object of label shares, e.g. "
+                         '{"factual_claim": 0.35, ...}')
+    return obj
+
+
+def _check_sample(paths: list[str], max_articles: int, flag: str, sample_flag: str) -> None:
+    if "-" in paths:
+        raise InputError(f"{flag} reads the input to estimate its label mix before predicting, and standard input "
+                         "cannot be read twice: save it to a file, or run `factsift prior` on a sample and pass "
+                         "--prior FILE")
+    if max_articles < 1:
+        raise InputError(f"{sample_flag} {max_articles}: give a positive number of articles")
+
+
+def _estimate(clf, paths: list[str], max_articles: int, batch_size: int = 64) -> dict:
+    return clf.estimate_prior(_iter_inputs(paths), max_articles=max_articles, batch_size=batch_size)
+
+
+def _cmd_prior(args) -> int:
+    from .model.classifier import SentenceClassifier  # noqa: PLC0415
+    from .training.io import atomic_write_json  # noqa: PLC0415
+
+    paths = _expand(args.inputs)
+    _check_sample(paths, args.max_articles, "factsift prior", "--max-articles")
+    clf = SentenceClassifier.from_pretrained(args.model, device=args.device, dtype=args.dtype)
+    prior = _estimate(clf, paths, args.max_articles, args.batch_size)
+    out = {"prior": prior, "train_prior": clf.train_prior, "model": args.model or "default",
+           "inputs": paths, "max_articles": args.max_articles}
+    if args.output:
+        atomic_write_json(Path(args.output), out)
+        print(f"label prior written to {args.output}", file=sys.stderr)
+    else:
+        print(json.dumps(out, indent=2))
     return 0
 
 
@@ -290,9 +347,18 @@ def _cmd_predict(args) -> int:
     if args.max_batch_tokens is not None and args.max_batch_tokens < 0:
         raise InputError(f"--max-batch-tokens {args.max_batch_tokens}: give a positive number of tokens, "
                          "or 0 for no limit (only --batch-size windows per batch)")
+    prior = _prior_arg(args.prior)
+    if prior == "adapt":
+        _check_sample(_expand(args.inputs), args.prior_sample, "--prior adapt", "--prior-sample")
     clf = SentenceClassifier.from_pretrained(args.model, device=args.device, dtype=args.dtype, compile=args.compile)
     if args.max_batch_tokens is not None:
         clf.max_batch_tokens = args.max_batch_tokens or None
+    if prior == "adapt":
+        # estimated on the first --prior-sample articles of the whole input (not the shard), so every
+        # shard and every resumed run uses the same prior
+        prior = _estimate(clf, _expand(args.inputs), args.prior_sample, args.batch_size)
+        print("label prior estimated on the input: " + json.dumps(prior), file=sys.stderr)
+    clf.set_prior(prior)
     bar = _progress(paths)
     inputs = _iter_inputs(paths, bar)
     if shard is not None:
@@ -388,13 +454,27 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--max-batch-tokens", type=int, default=None,
                    help="padded tokens per forward pass (default: 4096 on CPU, where small batches stay in cache "
                         "and run faster; no limit on GPU); 0 = no limit")
+    r.add_argument("--prior-sample", type=int, default=1000, metavar="N",
+                   help="with --prior adapt: estimate the label mix on the first N articles (default 1000)")
     r.set_defaults(func=_cmd_predict)
+
+    q = sub.add_parser("prior", help="estimate the label mix of a collection of articles (for --prior FILE)")
+    q.add_argument("inputs", nargs="+", help="text files, directories or JSON Lines of articles")
+    q.add_argument("--model", default=None, help="model directory (default: the shipped model)")
+    q.add_argument("--max-articles", type=int, default=1000, help="use the first N articles (default 1000)")
+    q.add_argument("--output", default=None, help="write the JSON here instead of standard output")
+    q.set_defaults(func=_cmd_prior)
 
     s = sub.add_parser("split", help="split raw text into sentence spans (JSON Lines)")
     s.add_argument("inputs", nargs="*")
     s.set_defaults(func=_cmd_split)
 
     for cmd in (e, r):
+        cmd.add_argument("--prior", default="train", metavar="train|adapt|FILE",
+                         help="label mix the probabilities assume: train (the training corpus', default), adapt "
+                              "(estimated from the input itself by EM, no labels used), or a JSON file of shares "
+                              "from `factsift prior`; see docs/model-selection.md")
+    for cmd in (e, r, q):
         cmd.add_argument("--device", default="cpu", help="cpu or cuda")
         cmd.add_argument("--dtype", default="auto", help="auto (bf16 on AMX CPUs), float32 or bfloat16")
         cmd.add_argument("--batch-size", type=int, default=64, help="windows per forward pass, at most (default 64)")

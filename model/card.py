@@ -19,6 +19,20 @@ def _scores_table(m: dict) -> str:
     return "\n".join(rows)
 
 
+def _calibration_lines(clf) -> list[str]:
+    lines = []
+    info = getattr(clf, "calibration_info", {}) or {}
+    if info.get("fitted_on"):
+        lines.append(f"- Probabilities: softmax(logits / {clf.temperature:g}), the temperature fitted on "
+                     f"{info['fitted_on']} ({info.get('sentences', '?')} sentences; NLL {info.get('dev_nll_before', '?')} "
+                     f"-> {info.get('dev_nll_after', '?')}); labels are unchanged by it.")
+    if getattr(clf, "train_prior", None):
+        shares = ", ".join(f"{l} {v:.3f}" for l, v in clf.train_prior.items())
+        lines.append(f"- Training label mix: {shares}. `--prior adapt` (or `clf.set_prior(clf.estimate_prior(articles))`) "
+                     "re-reads the probabilities under a collection's own mix, estimated without labels.")
+    return lines
+
+
 def model_card(clf, config, metrics: dict, extra: str = "") -> str:
     c = clf.config
     parts = [
@@ -40,6 +54,7 @@ def model_card(clf, config, metrics: dict, extra: str = "") -> str:
         + (f" (LoRA r={c.lora_r}, alpha={c.lora_alpha})" if c.adapter == "lora" else ""),
         f"- Context: {c.context} sentence(s) each side, up to {c.max_targets} sentences classified per window "
         f"of at most {c.max_length} tokens; sentences cut at {c.max_sentence_tokens} tokens.",
+        *_calibration_lines(clf),
         "",
         "## Training data",
         f"- train: {', '.join(config.data.train)}; dev: {', '.join(config.data.dev)}; test: {', '.join(config.data.test)}",

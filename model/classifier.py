@@ -114,6 +114,12 @@ class SentenceClassifier:
         # padded tokens per forward pass during prediction (None: only batch_size limits a batch).
         # On CPU small batches run faster: their activations stay in cache (docs/speed.md).
         self.max_batch_tokens: int | None = CPU_BATCH_TOKENS if self.device.type == "cpu" else None
+        # how logits become probabilities (model/calibration.py): softmax(logits / temperature),
+        # then, when a label prior is set, re-read under it instead of the training data's
+        self.temperature: float = 1.0
+        self.calibration_info: dict = {}  # how the temperature was fitted (saved beside it in config.json)
+        self.train_prior: dict[str, float] | None = None  # label shares of the training sentences
+        self.prior: dict[str, float] | None = None  # None: the training prior (no change)
 
     # ---------------------------------------------------------------- building
     @classmethod
@@ -152,10 +158,11 @@ class SentenceClassifier:
         if engine not in {"auto", "transformers"}:
             raise ValueError(f"engine must be 'auto' or 'transformers', found {engine!r}")
         path = Path(path) if path is not None else DEFAULT_MODEL_DIR
-        config = _read_config(path)
+        config, meta = _read_config(path)
         network, tokenizer, merged = _load_network(path, config, engine)
         clf = cls(network, tokenizer, config, device=device, dtype=dtype, compile=compile)
         clf._merged_lora = merged
+        _read_calibration(clf, meta, path / CONFIG)
         return clf
 
     def save_pretrained(self, path, *, card: str | None = None) -> Path:
@@ -176,6 +183,9 @@ class SentenceClassifier:
                     "id2label": dict(enumerate(self.config.labels)),
                     "label2id": {l: i for i, l in enumerate(self.config.labels)}}
             meta.update(self.config.to_json())
+            meta["calibration"] = {"temperature": self.temperature, **self.calibration_info}
+            if self.train_prior is not None:
+                meta["train_label_prior"] = dict(self.train_prior)
             (tmp / CONFIG).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
             if card:
                 (tmp / "README.md").write_text(card, encoding="utf-8")
@@ -184,6 +194,60 @@ class SentenceClassifier:
     @property
     def labels(self) -> tuple[str, ...]:
         return self.config.labels
+
+    # ------------------------------------------------------------ calibration
+    def set_temperature(self, temperature: float, **info) -> None:
+        """Probabilities become ``softmax(logits / temperature)``; labels do not change."""
+        try:
+            t = float(temperature)
+        except (TypeError, ValueError):
+            raise ValueError(f"temperature must be a positive number, found {temperature!r}") from None
+        if not (t > 0 and t < float("inf")):
+            raise ValueError(f"temperature must be a positive number, found {temperature!r}")
+        self.temperature = t
+        self.calibration_info = dict(info)
+
+    def set_prior(self, prior) -> None:
+        """Read the probabilities as if the labels were distributed as ``prior``
+        (a mapping of label to share) instead of as in the training data; ``None``
+        or ``"train"`` undoes it. Labels can change: see :meth:`estimate_prior`."""
+        from .calibration import as_mapping, as_vector  # noqa: PLC0415
+
+        if prior is None or (isinstance(prior, str) and prior == "train"):
+            self.prior = None
+            return
+        if self.train_prior is None:
+            raise ValueError("this model does not record the label distribution it was trained on "
+                             "(train_label_prior in its config.json), so a prior cannot be applied; "
+                             "retrain it with this factsift version, or set clf.train_prior first")
+        self.prior = as_mapping(as_vector(prior, self.labels), self.labels)
+
+    def estimate_prior(self, articles: Iterable, *, max_articles: int | None = None,
+                       batch_size: int = 64) -> dict[str, float]:
+        """The label distribution of ``articles`` (the same inputs as
+        :meth:`predict_articles`), estimated from the model's own probabilities
+        by EM, with no gold labels (Saerens et al. 2002). Give it to
+        :meth:`set_prior` to adapt the model to a collection whose mix of labels
+        differs from the training corpus'. Uses at most ``max_articles``."""
+        import itertools  # noqa: PLC0415
+
+        import numpy as np  # noqa: PLC0415
+
+        from .calibration import as_mapping, as_vector, estimate_prior  # noqa: PLC0415
+
+        if self.train_prior is None:
+            self.set_prior({})  # raises the error that explains why
+        kept, self.prior = self.prior, None
+        try:
+            items = itertools.islice(articles, max_articles) if max_articles else articles
+            rows = [[s.probabilities[l] for l in self.labels]
+                    for art in self.predict_articles(items, batch_size=batch_size) for s in art.sentences]
+        finally:
+            self.prior = kept
+        if not rows:
+            raise ValueError("estimating a label prior needs at least one sentence; the articles were empty")
+        prior, _ = estimate_prior(np.array(rows), as_vector(self.train_prior, self.labels, "training prior"))
+        return as_mapping(prior, self.labels)
 
     # -------------------------------------------------------------- prediction
     def _prepare(self):
@@ -304,6 +368,11 @@ class SentenceClassifier:
             warnings.warn(f"{n} sentence(s) longer than {spec.max_sentence_tokens} tokens were cut to that length",
                           stacklevel=3)
         probs = [[None] * len(s) for s in articles]
+        prior = train = None
+        if self.prior is not None:
+            from .calibration import as_vector, reweight  # noqa: PLC0415
+
+            prior, train = as_vector(self.prior, self.labels), as_vector(self.train_prior, self.labels, "training prior")
         multiple = 32
         batches = plan_batches([len(w.input_ids) for w in windows], batch_size, self.max_batch_tokens, multiple)
         with torch.inference_mode():
@@ -317,7 +386,9 @@ class SentenceClassifier:
                 sid = batch["sentence_ids"]
                 keep = (sid >= 0) & targets.to(sid.device).gather(1, sid.clamp(min=0))
                 logits = self._logits(batch, keep).float()
-                p = torch.softmax(logits, dim=-1).cpu().numpy()
+                p = torch.softmax(logits / self.temperature, dim=-1).cpu().numpy()
+                if prior is not None:
+                    p = reweight(p, train, prior)
                 for b, w in enumerate(batch_windows):
                     for k, target in enumerate(w.targets):
                         if target >= 0:
@@ -444,7 +515,7 @@ def _as_input(item):
     raise TypeError(f"cannot classify an item of type {type(item).__name__}; give str, list of str, Article or dict")
 
 
-def _read_config(path: Path) -> ModelConfig:
+def _read_config(path: Path) -> tuple[ModelConfig, dict]:
     if not path.exists():
         if path == DEFAULT_MODEL_DIR:
             raise ModelNotFoundError(
@@ -465,7 +536,21 @@ def _read_config(path: Path) -> ModelConfig:
             f"{cfg} has model_type {meta.get('model_type')!r}, not {MODEL_TYPE!r}: this is not a factsift model. "
             "To train one on top of a Hugging Face encoder, set model.base_model in the training config."
         )
-    return ModelConfig.from_json(meta)
+    return ModelConfig.from_json(meta), meta
+
+
+def _read_calibration(clf: SentenceClassifier, meta: dict, where: Path) -> None:
+    """Temperature and training label prior from config.json (absent in models saved before them)."""
+    cal = meta.get("calibration") or {}
+    try:
+        if "temperature" in cal:
+            clf.set_temperature(cal["temperature"], **{k: v for k, v in cal.items() if k != "temperature"})
+        if meta.get("train_label_prior") is not None:
+            from .calibration import as_mapping, as_vector  # noqa: PLC0415
+
+            clf.train_prior = as_mapping(as_vector(meta["train_label_prior"], clf.labels, "training prior"), clf.labels)
+    except (TypeError, ValueError) as exc:
+        raise ModelNotFoundError(f"{where}: {exc}; fix or remove that entry") from None
 
 
 def _read_weights(path: Path) -> dict:

@@ -153,3 +153,58 @@ def test_unwritable_output_is_a_clear_error_and_the_input_is_untouched(model_dir
     err = capsys.readouterr().err
     assert err.startswith("error: cannot write") and "Traceback" not in err
     assert src.read_text(encoding="utf-8") == "The council met on Monday."
+
+
+@pytest.fixture()
+def prior_model_dir(tiny_clf, tmp_path):
+    tiny_clf.train_prior = {l: 0.2 for l in tiny_clf.labels}
+    return str(tiny_clf.save_pretrained(tmp_path / "model-prior"))
+
+
+def test_prior_estimate_then_predict_and_evaluate_with_it(prior_model_dir, tmp_path, seed_path, seed_article, capsys):
+    arts = write_articles(tmp_path / "in.jsonl", small_articles(seed_article, 3))
+    prior_file = tmp_path / "prior.json"
+    assert main(["prior", str(arts), "--model", prior_model_dir, "--output", str(prior_file), "--dtype", "float32"]) == 0
+    saved = json.loads(prior_file.read_text())
+    assert abs(sum(saved["prior"].values()) - 1) < 1e-4 and saved["train_prior"]
+    # --prior adapt on the same input estimates the same prior and uses it
+    capsys.readouterr()
+    assert main(["predict", "--model", prior_model_dir, str(arts), "--prior", "adapt", "--dtype", "float32"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.err.split("label prior estimated on the input: ", 1)[1].splitlines()[0]) == saved["prior"]
+    adapted = [json.loads(l) for l in captured.out.splitlines()]
+    assert main(["predict", "--model", prior_model_dir, str(arts), "--prior", str(prior_file), "--dtype", "float32"]) == 0
+    assert [json.loads(l) for l in capsys.readouterr().out.splitlines()] == adapted
+    assert main(["evaluate", "--model", prior_model_dir, "--data", str(seed_path), "--output", str(tmp_path / "ev"),
+                 "--no-baselines", "--dtype", "float32", "--prior", "adapt"]) == 0
+    assert "label prior estimated on these articles" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("setup, args, message", [
+    (None, ["--prior", "nowhere.json"], "no such file"),
+    ("{not json", ["--prior", "{file}"], "not valid JSON"),
+    ('["a"]', ["--prior", "{file}"], "expected a JSON object of label shares"),
+    ('{"factual_claim": 1}', ["--prior", "{file}"], "must give a share for each of the model's labels"),
+    (None, ["--prior", "adapt", "--prior-sample", "0"], "give a positive number of articles"),
+])
+def test_bad_prior_is_a_clear_error(prior_model_dir, tmp_path, capsys, setup, args, message):
+    src = tmp_path / "a.txt"
+    src.write_text("One sentence. Another one.", encoding="utf-8")
+    f = tmp_path / "p.json"
+    if setup is not None:
+        f.write_text(setup, encoding="utf-8")
+    args = [a.replace("{file}", str(f)) for a in args]
+    assert main(["predict", "--model", prior_model_dir, str(src), *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_adapt_cannot_read_stdin_twice(prior_model_dir, capsys):
+    assert main(["predict", "--model", prior_model_dir, "-", "--prior", "adapt"]) == 2
+    assert "standard input cannot be read twice" in capsys.readouterr().err
+
+
+def test_prior_command_checks_its_sample_size(prior_model_dir, tmp_path, capsys):
+    src = tmp_path / "a.txt"
+    src.write_text("One sentence. Another one.", encoding="utf-8")
+    assert main(["prior", str(src), "--model", prior_model_dir, "--max-articles", "0"]) == 2
+    assert "--max-articles 0: give a positive number" in capsys.readouterr().err

@@ -72,3 +72,31 @@ def test_bootstrap_interval_resamples_articles():
     assert ci2["high"] - ci2["low"] > 0
     with pytest.raises(ValueError, match="same length"):
         bootstrap_macro_f1(gold, pred, groups[:-1], labels)
+
+
+@pytest.fixture()
+def model_with_prior(tiny_clf, tmp_path):
+    tiny_clf.train_prior = {l: 0.2 for l in tiny_clf.labels}
+    return tiny_clf.save_pretrained(tmp_path / "model-prior")
+
+
+def test_adapting_the_prior_to_the_evaluated_articles(model_with_prior, tmp_path, seed_path):
+    plain = evaluate(model_with_prior, [seed_path], tmp_path / "plain", baselines=(), dtype="float32")
+    m = evaluate(model_with_prior, [seed_path], tmp_path / "adapt", baselines=(), dtype="float32", prior="adapt")
+    assert "prior" not in plain
+    p = m["prior"]
+    assert p["mode"] == "adapt" and abs(sum(p["prior"].values()) - 1) < 1e-4
+    assert p["train_prior"] == {l: 0.2 for l in p["prior"]} and abs(sum(p["gold_shares"].values()) - 1) < 1e-4
+    # the records hold the re-read probabilities, and the labels follow them
+    recs = [json.loads(l) for l in (tmp_path / "adapt" / "predictions.jsonl").read_text().splitlines()]
+    assert all(r["pred"] == max(r["probabilities"], key=r["probabilities"].get) for r in recs)
+    assert "Label prior adapted to these articles" in (tmp_path / "adapt" / "report.md").read_text()
+    # a given prior is used as given
+    given = {l: (0.6 if i == 0 else 0.1) for i, l in enumerate(p["prior"])}
+    g = evaluate(model_with_prior, [seed_path], None, baselines=(), dtype="float32", prior=given)
+    assert g["prior"]["mode"] == "given" and g["prior"]["prior"] == pytest.approx(given)
+
+
+def test_adapting_needs_the_training_prior(saved_model, tmp_path, seed_path):
+    with pytest.raises(ValueError, match="does not record the label distribution"):
+        evaluate(saved_model, [seed_path], None, baselines=(), prior="adapt")

@@ -43,12 +43,22 @@ def test_overfit_then_round_trip(tmp_path, tiny_base, seed_article):
         assert (run / name).is_file(), name
     env = json.loads((run / "environment.json").read_text())
     assert env["libraries"]["torch"] and "git_revision" in env
+    # a temperature fitted on dev, and the training label prior, travel with the model
+    fit = metrics["temperature_fit"]
+    assert fit["temperature"] > 0 and fit["dev_nll_after"] <= fit["dev_nll_before"]
+    meta = json.loads((run / "model" / "config.json").read_text())
+    assert meta["calibration"]["temperature"] == fit["temperature"]
+    shares = meta["train_label_prior"]
+    assert abs(sum(shares.values()) - 1) < 1e-4 and shares["factual_claim"] > 0
     # the saved model predicts what the run's test predictions say
     clf = SentenceClassifier.from_pretrained(run / "model", dtype="float32")
     preds = [json.loads(l) for l in (run / "predictions" / "test.jsonl").read_text().splitlines()]
     art = small_articles(seed_article, 3)[0]
     again = clf.predict_article(sentences=[s["text"] for s in art["sentences"]])
     assert [p["pred"] for p in preds] == again.labels
+    assert clf.temperature == fit["temperature"]
+    for p, s in zip(preds, again.sentences):  # the run's test probabilities are the calibrated ones
+        assert p["probabilities"] == pytest.approx(s.probabilities, abs=1e-5)
 
 
 def test_refuses_existing_run_and_resumes(tmp_path, tiny_base, seed_article):
@@ -71,6 +81,7 @@ def test_same_seed_same_metrics(tmp_path, tiny_base, seed_article):
                                                                   "train.learning_rate": 1e-2}))
     ma, mb = (json.loads((r / "metrics.json").read_text()) for r in (a, b))
     assert ma["dev"]["per_class"] == mb["dev"]["per_class"]
+    assert ma["temperature_fit"] == mb["temperature_fit"]
 
 
 def test_second_process_is_refused(tmp_path):

@@ -37,6 +37,7 @@ class TrainSection:
     warmup_ratio: float = 0.06
     class_weights: bool = False  # inverse-frequency weights in the loss
     solo_fraction: float = 0.0  # share of training sentences also seen alone, without context (0-1)
+    calibrate: bool = True  # fit the temperature of the probabilities on dev after training (model/calibration.py)
     seed: int = 13
     early_stopping_patience: int = 2  # evaluations without dev macro-F1 gain; 0 = off
     evals_per_epoch: int = 1

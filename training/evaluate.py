@@ -83,15 +83,36 @@ def _record(art_id, i, text, gold, pred, probs):
             "score": float(probs[pred]), "probabilities": {k: float(v) for k, v in probs.items()}}
 
 
-def score_articles(clf, articles: Sequence[Article], *, mode: str = "gold", batch_size: int = 64) -> dict:
-    """Classify ``articles`` and score against their gold labels: metrics and per-sentence records."""
+def score_articles(clf, articles: Sequence[Article], *, mode: str = "gold", batch_size: int = 64,
+                   prior=None) -> dict:
+    """Classify ``articles`` and score against their gold labels: metrics and per-sentence records.
+
+    ``prior``: ``None`` or ``"train"`` reads the probabilities as the model
+    gives them; ``"adapt"`` re-reads them under the label distribution of these
+    articles as estimated by EM from the model's own probabilities (no gold
+    labels used; model/calibration.py); a mapping of label to share re-reads
+    them under that distribution.
+    """
     if mode not in {"gold", "raw"}:
         raise ValueError(f"mode must be 'gold' or 'raw', found {mode!r}")
     _check_labels(clf, articles)
-    records, segmentation = (_gold_mode if mode == "gold" else _raw_mode)(clf, articles, batch_size)
     labels = list(clf.labels)
+    adapt = isinstance(prior, str) and prior == "adapt"
+    kept = clf.prior
+    clf.set_prior(None if adapt else prior)  # checks the prior before the (slow) predictions
+    try:
+        records, segmentation = (_gold_mode if mode == "gold" else _raw_mode)(clf, articles, batch_size)
+        used = clf.prior
+    finally:
+        clf.prior = kept
+    if adapt:
+        used = _adapt(clf, records, labels)
     probs = np.array([[r["probabilities"][l] for l in labels] for r in records])
     metrics = classification_metrics([r["gold"] for r in records], [r["pred"] for r in records], labels, probs)
+    if used is not None:
+        gold = [r["gold"] for r in records]
+        metrics["prior"] = {"mode": "adapt" if adapt else "given", "prior": used, "train_prior": clf.train_prior,
+                            "gold_shares": {l: round(gold.count(l) / max(1, len(gold)), 6) for l in labels}}
     if segmentation:
         metrics["segmentation"] = segmentation
     per_article = defaultdict(lambda: [0, 0])
@@ -104,7 +125,28 @@ def score_articles(clf, articles: Sequence[Article], *, mode: str = "gold", batc
     return {"metrics": metrics, "records": records}
 
 
-def score_baselines(names, train_articles, articles, labels) -> dict:
+def _adapt(clf, records: list[dict], labels: list[str]) -> dict:
+    """Estimate the label prior of ``records`` by EM and re-read them under it, in place."""
+    from ..model.calibration import as_mapping, as_vector, estimate_prior, reweight  # noqa: PLC0415
+
+    if clf.train_prior is None:
+        clf.set_prior({})  # raises the error that explains why
+    if not records:
+        return None
+    train = as_vector(clf.train_prior, labels, "training prior")
+    probs = np.array([[r["probabilities"][l] for l in labels] for r in records])
+    prior, _ = estimate_prior(probs, train)
+    for r, row in zip(records, reweight(probs, train, prior)):
+        pred = labels[int(row.argmax())]
+        r.update(pred=pred, score=float(row.max()), probabilities={l: float(v) for l, v in zip(labels, row)})
+    return as_mapping(prior, labels)
+
+
+def score_baselines(names, train_articles, articles, labels, *, prior=None) -> dict:
+    """Fit each baseline on ``train_articles`` and score it on ``articles``; with
+    ``prior="adapt"`` each baseline's probabilities are adapted to the label mix
+    of ``articles`` as the model's are (EM, no gold labels), for a fair comparison."""
+    from ..model.calibration import estimate_prior, reweight  # noqa: PLC0415
     from .baselines import BASELINES  # noqa: PLC0415
 
     sents = [s.text for a in articles for s in a.sentences]
@@ -119,18 +161,25 @@ def score_baselines(names, train_articles, articles, labels) -> dict:
             continue
         model = BASELINES[name]().fit(tr_s, tr_l)
         probs = model.predict_proba(sents)
+        adapted = prior == "adapt" and name not in {"keyword_rules", "majority"} and len(sents) > 0
+        if adapted:
+            train = np.array([max(tr_l.count(l), 1) for l in labels], dtype=float)
+            train /= train.sum()
+            probs = reweight(probs, train, estimate_prior(probs, train)[0])
         pred = [labels[i] for i in probs.argmax(1)]
         m = classification_metrics(gold, pred, labels)
         out[name] = {"macro_f1": m["macro_f1"], "accuracy": m["accuracy"],
-                     "per_class_f1": {l: v["f1"] for l, v in m["per_class"].items()}}
+                     "per_class_f1": {l: v["f1"] for l, v in m["per_class"].items()}, "prior_adapted": adapted}
     return out
 
 
 def evaluate(model=None, data=(), output_dir=None, *, mode: str = "gold", baselines=("majority", "tfidf_lr", "keyword_rules"),
-             baseline_train=None, device: str = "cpu", dtype: str = "auto", batch_size: int = 64) -> dict:
+             baseline_train=None, device: str = "cpu", dtype: str = "auto", batch_size: int = 64,
+             prior=None) -> dict:
     """Evaluate ``model`` (a SentenceClassifier, a model directory, or None for the
     shipped default) on the labelled article files ``data``; write the report
-    to ``output_dir`` when given. Returns the metrics dict."""
+    to ``output_dir`` when given. Returns the metrics dict. ``prior``: see
+    :func:`score_articles` (``"adapt"``: adapt to the evaluated articles' label mix)."""
     from ..model.classifier import SentenceClassifier  # noqa: PLC0415
 
     if isinstance(data, (str, Path)):
@@ -139,14 +188,15 @@ def evaluate(model=None, data=(), output_dir=None, *, mode: str = "gold", baseli
         raise ValueError("evaluate needs at least one labelled article file (data=...)")
     articles = load_articles(data)
     clf = model if isinstance(model, SentenceClassifier) else SentenceClassifier.from_pretrained(model, device=device, dtype=dtype)
-    result = score_articles(clf, articles, mode=mode, batch_size=batch_size)
+    result = score_articles(clf, articles, mode=mode, batch_size=batch_size, prior=prior)
     metrics = result["metrics"]
     metrics["model"] = str(model) if model is not None and not isinstance(model, SentenceClassifier) else "default"
     metrics["data"] = [str(d) for d in data]
     metrics["mode"] = mode
     if baselines:
         train_articles = load_articles(baseline_train) if baseline_train else []
-        metrics["baselines"] = score_baselines(baselines, train_articles, articles, list(clf.labels))
+        metrics["baselines"] = score_baselines(baselines, train_articles, articles, list(clf.labels),
+                                               prior="adapt" if isinstance(prior, str) and prior == "adapt" else None)
         metrics["baseline_train"] = [str(p) for p in ([baseline_train] if isinstance(baseline_train, (str, Path)) else baseline_train or [])]
     if output_dir is not None:
         write_report(Path(output_dir), metrics, result["records"])
@@ -218,13 +268,27 @@ def _interval(metrics: dict) -> str:
             f"bootstrap over {ci['groups']} articles)")
 
 
+def _prior_lines(metrics: dict) -> list[str]:
+    p = metrics.get("prior")
+    if not p:
+        return []
+    how = ("adapted to these articles (EM estimate from the model's probabilities, no gold labels used)"
+           if p["mode"] == "adapt" else "as given")
+    rows = ["", f"Label prior {how}:", "", "| label | prior used | training corpus | gold share here |",
+            "| --- | ---: | ---: | ---: |"]
+    for l, v in p["prior"].items():
+        train = (p.get("train_prior") or {}).get(l)
+        rows.append(f"| {l} | {v:.3f} | {'' if train is None else f'{train:.3f}'} | {p['gold_shares'][l]:.3f} |")
+    return rows
+
+
 def render_report(metrics: dict, errors: list[dict], n_errors: int = 25) -> str:
     labels = metrics["labels"]
     lines = ["# factsift evaluation", "",
              f"- model: `{metrics.get('model')}`", f"- data: {', '.join(metrics.get('data', []))}",
              f"- mode: {metrics.get('mode')}; sentences: {metrics['n']}", "",
              f"**macro-F1 {metrics['macro_f1']:.3f}**{_interval(metrics)}, accuracy {metrics['accuracy']:.3f}, "
-             f"ECE {metrics['calibration']['ece']:.3f}", "",
+             f"ECE {metrics['calibration']['ece']:.3f}", *_prior_lines(metrics), "",
              "## Per class", "", "| label | precision | recall | F1 | support |", "| --- | ---: | ---: | ---: | ---: |"]
     for l in labels:
         s = metrics["per_class"][l]
@@ -238,6 +302,8 @@ def render_report(metrics: dict, errors: list[dict], n_errors: int = 25) -> str:
             lines.append(f"| {name} | {b['macro_f1']:.3f} | " + " | ".join(f"{b['per_class_f1'][l]:.3f}" for l in labels) + " |")
         if metrics.get("baseline_train"):
             lines += ["", f"Trained baselines were fitted on {', '.join(metrics['baseline_train'])}."]
+        if any(b.get("prior_adapted") for b in metrics["baselines"].values()):
+            lines += ["", "Their label prior was adapted to these articles too, by the same EM."]
     if "segmentation" in metrics:
         seg = metrics["segmentation"]
         lines += ["", "## Segmentation (raw text)", "",

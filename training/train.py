@@ -332,7 +332,7 @@ def _train_locked(config: TrainConfig, run_dir: Path, resume: bool, command: str
         trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
         elapsed = time.time() - started
         if main:
-            _finish(config, clf, trainer, run_dir, dev_arts, test_arts, elapsed)
+            _finish(config, clf, trainer, run_dir, train_arts, dev_arts, test_arts, elapsed)
         distributed.barrier()  # the other ranks return once the run directory is complete
         return run_dir
     finally:
@@ -382,7 +382,7 @@ def _set_head_rate(optimizer, head, rate: float) -> None:
         optimizer.add_param_group(group)
 
 
-def _finish(config, clf, trainer, run_dir, dev_arts, test_arts, elapsed) -> Path:
+def _finish(config, clf, trainer, run_dir, train_arts, dev_arts, test_arts, elapsed) -> Path:
     import json  # noqa: PLC0415
 
     import torch  # noqa: PLC0415
@@ -393,10 +393,16 @@ def _finish(config, clf, trainer, run_dir, dev_arts, test_arts, elapsed) -> Path
     # score the best checkpoint exactly (fp32 on the CPU), whatever trained it
     clf.network.to("cpu").float()
     clf.device, clf.dtype = torch.device("cpu"), torch.float32
+    clf.train_prior = label_shares(train_arts, clf.labels)
     state = trainer.state
     metrics = {"train_seconds": round(elapsed, 1), "best_checkpoint": state.best_model_checkpoint,
                "best_dev_macro_f1": state.best_metric, "steps": state.global_step, "epochs": state.epoch}
     dev = score_articles(clf, dev_arts)
+    if config.train.calibrate:
+        metrics["temperature_fit"] = calibrate(clf, dev["records"])
+        log.info("temperature %.3f fitted on dev: NLL %.4f -> %.4f", clf.temperature,
+                 metrics["temperature_fit"]["dev_nll_before"], metrics["temperature_fit"]["dev_nll_after"])
+        dev = score_articles(clf, dev_arts)
     metrics["dev"] = dev["metrics"]
     if test_arts:
         test = score_articles(clf, test_arts)
@@ -408,3 +414,38 @@ def _finish(config, clf, trainer, run_dir, dev_arts, test_arts, elapsed) -> Path
     log.info("done in %.0f s: dev macro-F1 %.4f%s", elapsed, dev["metrics"]["macro_f1"],
              f", test macro-F1 {metrics['test']['macro_f1']:.4f}" if test_arts else "")
     return run_dir
+
+
+def label_shares(articles, labels) -> dict[str, float]:
+    """Each label's share of the sentences of ``articles`` (the training prior a model learns)."""
+    counts = {l: 0 for l in labels}
+    for a in articles:
+        for s in a.sentences:
+            counts[s.label] += 1
+    total = sum(counts.values()) or 1
+    return {l: round(c / total, 6) for l, c in counts.items()}
+
+
+TEMPERATURE_RANGE = (0.25, 10.0)  # beyond these a dev split says more about itself than about the model
+
+
+def calibrate(clf, records: list[dict]) -> dict:
+    """Fit ``clf``'s temperature to labelled prediction records (made at temperature 1,
+    e.g. on the dev split) and set it; returns what was fitted, for metrics and config."""
+    import numpy as np  # noqa: PLC0415
+
+    from ..model.calibration import fit_temperature, nll, rescale  # noqa: PLC0415
+
+    labels = list(clf.labels)
+    probs = np.array([[r["probabilities"][l] for l in labels] for r in records])
+    gold = [labels.index(r["gold"]) for r in records]
+    lo, hi = TEMPERATURE_RANGE
+    t = fit_temperature(np.log(np.clip(probs, 1e-12, None)), gold, lo, hi)
+    if min(abs(t - lo), abs(t - hi)) < 1e-3:
+        log.warning("the temperature fit stopped at the edge of its range (%.2f): the dev split is %s; "
+                    "the probabilities are usable, but their calibration is not measured", t,
+                    "classified perfectly" if t <= lo + 1e-3 else "mostly wrong")
+    info = {"fitted_on": "dev", "sentences": len(records), "dev_nll_before": round(nll(probs, gold), 4),
+            "dev_nll_after": round(nll(rescale(probs, t), gold), 4)}
+    clf.set_temperature(t, **info)
+    return {"temperature": t, **info}
