@@ -209,3 +209,29 @@ def test_solo_fraction_adds_sentences_without_context(tiny_base, seed_article):
 def test_solo_fraction_is_checked(tmp_path, tiny_base, seed_article):
     with pytest.raises(Exception, match="solo_fraction must be between 0 and 1"):
         _config(tmp_path, tiny_base, seed_article, **{"train.solo_fraction": 1.5})
+
+
+def test_collapse_is_seen_in_the_training_loss_before_the_first_evaluation(caplog):
+    """The loss of a collapsed model sits at the entropy of the label mix; the
+    watch warns once, past the warm-up, without waiting for an evaluation."""
+    import logging
+    from types import SimpleNamespace
+
+    from factsift.training.train import _collapse_watch, prior_loss
+
+    h = prior_loss([0.3, 0.2, 0.2, 0.2, 0.1])
+    assert 1.5 < h < 1.6
+
+    def feed(losses, start=0, every=20):
+        watch = _collapse_watch(h, 1e-3, warmup_steps=40)
+        with caplog.at_level(logging.WARNING, logger="factsift.train"):
+            for i, loss in enumerate(losses):
+                watch.on_log(None, SimpleNamespace(global_step=start + (i + 1) * every), None, logs={"loss": loss})
+        return watch.warned
+
+    caplog.clear()
+    assert not feed([1.6, 1.2, 0.9, 0.8, 0.7, 0.6, 0.6, 0.5, 0.5, 0.4, 0.4, 0.4])  # learning
+    assert not feed([1.6] * 6)  # still in the warm-up, and 100 steps after it: too early to tell
+    assert feed([1.3, 2.0, 1.7, 1.6, 1.6, 1.55, 1.6, 1.58, 1.6, 1.6, 1.57, 1.6])  # the b1-b15 collapse
+    assert caplog.text.count("training has probably collapsed") == 1
+    assert "--train.learning_rate=0.0005" in caplog.text

@@ -99,6 +99,18 @@ class WindowDataset:
     def __len__(self):
         return len(self.items)
 
+    def label_shares(self) -> list[float]:
+        """Each label's share of the sentences trained on (solo windows included)."""
+        from ..model.encoding import IGNORE  # noqa: PLC0415
+
+        counts: dict[int, int] = {}
+        for it in self.items:
+            for l in it["labels"]:
+                if l != IGNORE:
+                    counts[l] = counts.get(l, 0) + 1
+        total = sum(counts.values()) or 1
+        return [c / total for c in counts.values()]
+
     def __getitem__(self, i):
         return self.items[i]
 
@@ -145,6 +157,38 @@ def _compute_metrics(labels, learning_rate: float | None = None):
         return {"macro_f1": m["macro_f1"], "accuracy": m["accuracy"]}
 
     return compute
+
+
+def _collapse_watch(prior_loss: float, learning_rate: float, warmup_steps: int, window: int = 5, after: int = 100):
+    """A callback that warns, at most once, when the training loss has stayed at the
+    loss of always predicting the label mix (``prior_loss``) for ``window`` logging
+    steps, ``after`` steps past the warm-up: the collapse the dev check sees only at
+    the first evaluation, an epoch later (docs/model-selection.md, rounds 3 and 5)."""
+    from transformers import TrainerCallback  # noqa: PLC0415
+
+    class CollapseWatch(TrainerCallback):
+        def __init__(self):
+            self.losses: list[float] = []
+            self.warned = False
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if self.warned or not logs or "loss" not in logs or state.global_step < warmup_steps + after:
+                return
+            self.losses = (self.losses + [float(logs["loss"])])[-window:]
+            mean = sum(self.losses) / len(self.losses)
+            if len(self.losses) == window and mean >= 0.9 * prior_loss:
+                self.warned = True
+                log.warning("training has probably collapsed: at step %d the training loss has averaged %.2f over the "
+                            "last %d logs, about the %.2f of always predicting the label mix. Stop and train again "
+                            "with --train.learning_rate=%g (or another --train.seed); the first evaluation will tell "
+                            "for sure", state.global_step, mean, window, prior_loss, learning_rate / 2)
+
+    return CollapseWatch()
+
+
+def prior_loss(shares) -> float:
+    """Cross-entropy of always predicting the label mix ``shares``: the training loss of a collapsed model."""
+    return float(-sum(p * math.log(p) for p in shares if p > 0))
 
 
 def _training_args(config: TrainConfig, run_dir: Path, device: str, steps_per_epoch: int):
@@ -347,7 +391,7 @@ def _make_trainer(config, clf, train_ds, dev_ds, run_dir, device):
 
     steps_per_epoch = max(1, math.ceil(len(train_ds) / (config.train.batch_size * config.train.gradient_accumulation_steps)))
     args = _training_args(config, run_dir, device, steps_per_epoch)
-    callbacks = []
+    callbacks = [_collapse_watch(prior_loss(train_ds.label_shares()), config.train.learning_rate, args.warmup_steps)]
     if config.train.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.train.early_stopping_patience))
     head_lr = config.train.head_learning_rate
