@@ -237,6 +237,9 @@ class SentenceClassifier:
 
         if self.train_prior is None:
             self.set_prior({})  # raises the error that explains why
+        if max_articles is not None and (isinstance(max_articles, bool) or not isinstance(max_articles, int)
+                                         or max_articles < 1):
+            raise ValueError(f"max_articles must be a positive whole number or None (all), found {max_articles!r}")
         kept, self.prior = self.prior, None
         try:
             items = itertools.islice(articles, max_articles) if max_articles else articles

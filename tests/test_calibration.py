@@ -116,6 +116,9 @@ def test_prior_round_trip_and_estimate(tiny_clf, seed_article, tmp_path):
     # the estimate ignores the prior set and sums to one
     est = tiny_clf.estimate_prior([sents, sents[:5]])
     assert set(est) == set(labels) and abs(sum(est.values()) - 1) < 1e-4
+    assert tiny_clf.estimate_prior([sents[:5], sents], max_articles=1) == tiny_clf.estimate_prior([sents[:5]])
+    with pytest.raises(ValueError, match="max_articles must be a positive whole number"):
+        tiny_clf.estimate_prior([sents], max_articles=0)
     tiny_clf.set_prior("train")
     assert tiny_clf.prior is None
     # temperature and training prior are saved; a prior set for one collection is not
