@@ -99,6 +99,12 @@ def estimate_prior(probs: np.ndarray, train_prior: np.ndarray, *, max_iter: int 
     return _floor(prior), max_iter
 
 
+def adapt(probs: np.ndarray, train_prior: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``probs`` re-read under the label prior EM estimates from them: (probabilities, prior)."""
+    prior, _ = estimate_prior(probs, train_prior)
+    return reweight(probs, train_prior, prior), prior
+
+
 def _floor(prior: np.ndarray, least: float = 1e-6) -> np.ndarray:
     """EM drives the share of a label the collection lacks towards 0; keep it
     just above, so no label is ruled out for good."""

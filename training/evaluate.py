@@ -127,16 +127,15 @@ def score_articles(clf, articles: Sequence[Article], *, mode: str = "gold", batc
 
 def _adapt(clf, records: list[dict], labels: list[str]) -> dict:
     """Estimate the label prior of ``records`` by EM and re-read them under it, in place."""
-    from ..model.calibration import as_mapping, as_vector, estimate_prior, reweight  # noqa: PLC0415
+    from ..model.calibration import adapt, as_mapping, as_vector  # noqa: PLC0415
 
     if clf.train_prior is None:
         clf.set_prior({})  # raises the error that explains why
     if not records:
         return None
-    train = as_vector(clf.train_prior, labels, "training prior")
     probs = np.array([[r["probabilities"][l] for l in labels] for r in records])
-    prior, _ = estimate_prior(probs, train)
-    for r, row in zip(records, reweight(probs, train, prior)):
+    adapted, prior = adapt(probs, as_vector(clf.train_prior, labels, "training prior"))
+    for r, row in zip(records, adapted):
         pred = labels[int(row.argmax())]
         r.update(pred=pred, score=float(row.max()), probabilities={l: float(v) for l, v in zip(labels, row)})
     return as_mapping(prior, labels)
@@ -146,7 +145,7 @@ def score_baselines(names, train_articles, articles, labels, *, prior=None) -> d
     """Fit each baseline on ``train_articles`` and score it on ``articles``; with
     ``prior="adapt"`` each baseline's probabilities are adapted to the label mix
     of ``articles`` as the model's are (EM, no gold labels), for a fair comparison."""
-    from ..model.calibration import estimate_prior, reweight  # noqa: PLC0415
+    from ..model.calibration import adapt  # noqa: PLC0415
     from .baselines import BASELINES  # noqa: PLC0415
 
     sents = [s.text for a in articles for s in a.sentences]
@@ -165,7 +164,7 @@ def score_baselines(names, train_articles, articles, labels, *, prior=None) -> d
         if adapted:
             train = np.array([max(tr_l.count(l), 1) for l in labels], dtype=float)
             train /= train.sum()
-            probs = reweight(probs, train, estimate_prior(probs, train)[0])
+            probs, _ = adapt(probs, train)
         pred = [labels[i] for i in probs.argmax(1)]
         m = classification_metrics(gold, pred, labels)
         out[name] = {"macro_f1": m["macro_f1"], "accuracy": m["accuracy"],

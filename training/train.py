@@ -99,18 +99,6 @@ class WindowDataset:
     def __len__(self):
         return len(self.items)
 
-    def label_shares(self) -> list[float]:
-        """Each label's share of the sentences trained on (solo windows included)."""
-        from ..model.encoding import IGNORE  # noqa: PLC0415
-
-        counts: dict[int, int] = {}
-        for it in self.items:
-            for l in it["labels"]:
-                if l != IGNORE:
-                    counts[l] = counts.get(l, 0) + 1
-        total = sum(counts.values()) or 1
-        return [c / total for c in counts.values()]
-
     def __getitem__(self, i):
         return self.items[i]
 
@@ -360,6 +348,7 @@ def _train_locked(config: TrainConfig, run_dir: Path, resume: bool, command: str
         train_arts, dev_arts, test_arts = _load_splits(config, labels)
         _set_seed(config.train.seed)
         clf = SentenceClassifier.build(config.model)
+        clf.train_prior = label_shares(train_arts, labels)  # saved with the model; the collapse watch's baseline
         if config.train.class_weights:
             clf.network.class_weights.copy_(torch.tensor(_class_weights(train_arts, labels)))
         train_ds = WindowDataset(train_arts, clf, config.train.solo_fraction, config.train.seed)
@@ -376,7 +365,7 @@ def _train_locked(config: TrainConfig, run_dir: Path, resume: bool, command: str
         trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
         elapsed = time.time() - started
         if main:
-            _finish(config, clf, trainer, run_dir, train_arts, dev_arts, test_arts, elapsed)
+            _finish(config, clf, trainer, run_dir, dev_arts, test_arts, elapsed)
         distributed.barrier()  # the other ranks return once the run directory is complete
         return run_dir
     finally:
@@ -391,7 +380,7 @@ def _make_trainer(config, clf, train_ds, dev_ds, run_dir, device):
 
     steps_per_epoch = max(1, math.ceil(len(train_ds) / (config.train.batch_size * config.train.gradient_accumulation_steps)))
     args = _training_args(config, run_dir, device, steps_per_epoch)
-    callbacks = [_collapse_watch(prior_loss(train_ds.label_shares()), config.train.learning_rate, args.warmup_steps)]
+    callbacks = [_collapse_watch(prior_loss(clf.train_prior.values()), config.train.learning_rate, args.warmup_steps)]
     if config.train.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.train.early_stopping_patience))
     head_lr = config.train.head_learning_rate
@@ -426,7 +415,7 @@ def _set_head_rate(optimizer, head, rate: float) -> None:
         optimizer.add_param_group(group)
 
 
-def _finish(config, clf, trainer, run_dir, train_arts, dev_arts, test_arts, elapsed) -> Path:
+def _finish(config, clf, trainer, run_dir, dev_arts, test_arts, elapsed) -> Path:
     import json  # noqa: PLC0415
 
     import torch  # noqa: PLC0415
@@ -437,7 +426,6 @@ def _finish(config, clf, trainer, run_dir, train_arts, dev_arts, test_arts, elap
     # score the best checkpoint exactly (fp32 on the CPU), whatever trained it
     clf.network.to("cpu").float()
     clf.device, clf.dtype = torch.device("cpu"), torch.float32
-    clf.train_prior = label_shares(train_arts, clf.labels)
     state = trainer.state
     metrics = {"train_seconds": round(elapsed, 1), "best_checkpoint": state.best_model_checkpoint,
                "best_dev_macro_f1": state.best_metric, "steps": state.global_step, "epochs": state.epoch}
