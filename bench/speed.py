@@ -1,7 +1,7 @@
 """Speed benchmark: factsift's predict path against the plain transformers way,
 measured side by side in one run on the same sentences and the same weights.
 
-    .venv/bin/python bench/speed.py [--model DIR] [--threads N] [--no-compile]
+    .venv/bin/python bench/speed.py [--model DIR] [--threads N] [--no-compile] [--rounds N] [--variants A,B]
 
 Variants, each in its own process (so load time and peak memory are its own):
 
@@ -17,6 +17,11 @@ Variants, each in its own process (so load time and peak memory are its own):
 * ``factsift-session3``: the default path as it was in session 3: batches of
   64 windows with no token budget, and every token through the last layer
   (shows what the token budget and the target-only last layer give).
+* ``factsift-pad32``: the default path with window widths padded to
+  multiples of 32, as in sessions 4-6 (the default is now 16).
+* ``factsift-wholecontext``: the default path with context sentences whole,
+  for a model trained with ``context_tokens`` > 0 (what the clipping saves;
+  its labels differ a little, since the model was trained on clipped context).
 * ``factsift``: the default path (``dtype="auto"``: bf16 weights on CPUs with
   AMX, fp32 elsewhere; on CPU, weights packed once for oneDNN with the bias
   and GELU fused into the matrix products).
@@ -100,6 +105,14 @@ def _variant(name: str, model, threads: int) -> None:
     if name == "factsift-unpacked":  # the bf16 path without oneDNN-packed weights and fused bias/GELU
         clf._prepare()
         clf.network.encoder.set_dtype(clf.dtype, pack=False)
+    if name == "factsift-pad32":  # the default path with session 4-6's padding to multiples of 32
+        import factsift.model.classifier as C
+
+        C.PAD_MULTIPLE = 32
+    if name == "factsift-wholecontext":  # the default path with context sentences whole (a model trained with
+        import dataclasses  # clipped context reads them a little differently: compare its speed, not its labels)
+
+        clf.config = dataclasses.replace(clf.config, context_tokens=0)
     if name == "factsift-session3":  # session 3's default: batches of 64 windows, no token budget, full last layer
         import factsift.model.classifier as C
 
@@ -173,13 +186,23 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--no-compile", action="store_true", help="leave out the factsift-compiled variant")
     p.add_argument("--rounds", type=int, default=5, help="timed passes of each variant, interleaved (default 5)")
+    p.add_argument("--variants", help="comma-separated subset of the variants to run (plain-fp32 and factsift-fp32 "
+                   "are always run: they are the references)")
     p.add_argument("--variant", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.variant:
         _variant(args.variant, args.model, args.threads)
         return 0
-    names = ["plain-fp32", "factsift-fp32", "factsift-unpacked", "factsift-session3", "factsift"]
+    names = ["plain-fp32", "factsift-fp32", "factsift-unpacked", "factsift-session3", "factsift-pad32",
+             "factsift-wholecontext", "factsift"]
     names += [] if args.no_compile else ["factsift-compiled"]
+    if args.variants:
+        wanted = {v.strip() for v in args.variants.split(",") if v.strip()}
+        unknown = wanted - set(names) - {"factsift-compiled"}
+        if unknown:
+            p.error(f"unknown variant(s) {', '.join(sorted(unknown))}; choose from {', '.join(names)}")
+        names = [n for n in names + ["factsift-compiled"] if n in wanted | {"plain-fp32", "factsift-fp32"}]
+        names = list(dict.fromkeys(names))
     workers = {}
     try:
         for name in names:  # loaded one at a time, so that each load time is its own

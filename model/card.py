@@ -53,7 +53,8 @@ def model_card(clf, config, metrics: dict, extra: str = "") -> str:
         f"- Base encoder: `{c.base_model}`; adapter: `{c.adapter}`"
         + (f" (LoRA r={c.lora_r}, alpha={c.lora_alpha})" if c.adapter == "lora" else ""),
         f"- Context: {c.context} sentence(s) each side, up to {c.max_targets} sentences classified per window "
-        f"of at most {c.max_length} tokens; sentences cut at {c.max_sentence_tokens} tokens.",
+        f"of at most {c.max_length} tokens; sentences cut at {c.max_sentence_tokens} tokens"
+        + (f"; context sentences clipped to {c.context_tokens} tokens (first and last halves)." if c.context_tokens else "."),
         *_calibration_lines(clf),
         "",
         "## Training data",

@@ -27,6 +27,7 @@ from .types import ArticlePrediction, SentencePrediction, composition
 
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "default"
 CPU_BATCH_TOKENS = 4096  # padded tokens per forward pass on CPU (SentenceClassifier.max_batch_tokens)
+PAD_MULTIPLE = 16  # window widths are padded to a multiple of this: few distinct shapes, little padding
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 MODEL_TYPE = "factsift-sentence-window"
@@ -43,6 +44,7 @@ class ModelConfig:
     max_length: int = 256  # tokens per window
     max_sentence_tokens: int = 64  # longer sentences are cut (with a warning)
     article_prefix: int = 0  # the article's first N sentences lead every window as read-only context
+    context_tokens: int = 0  # > 0: context sentences are clipped to this many tokens (first and last halves)
     adapter: str = "lora"  # "lora" (small files) or "none" (full fine-tuning)
     lora_r: int = 16
     lora_alpha: float = 32.0
@@ -52,7 +54,8 @@ class ModelConfig:
 
     @property
     def window(self) -> WindowSpec:
-        return WindowSpec(self.context, self.max_targets, self.max_length, self.max_sentence_tokens, self.article_prefix)
+        return WindowSpec(self.context, self.max_targets, self.max_length, self.max_sentence_tokens, self.article_prefix,
+                          self.context_tokens)
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -376,7 +379,7 @@ class SentenceClassifier:
             from .calibration import as_vector, reweight  # noqa: PLC0415
 
             prior, train = as_vector(self.prior, self.labels), as_vector(self.train_prior, self.labels, "training prior")
-        multiple = 32
+        multiple = PAD_MULTIPLE
         batches = plan_batches([len(w.input_ids) for w in windows], batch_size, self.max_batch_tokens, multiple)
         with torch.inference_mode():
             for indices in batches:

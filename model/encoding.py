@@ -6,6 +6,11 @@ Every sentence is tokenized once (no special tokens, cut to
 each side as read-only context, within ``max_length`` tokens. Each sentence
 is a target in exactly one window. ``context=0`` gives one sentence per
 window: no context at all.
+
+``context_tokens`` > 0 clips each context sentence (never a target) to that
+many tokens, its first and last halves: a neighbour's attribution ("Police
+said ...", "..., sources say.") sits at one end or the other, and the
+middle of a long neighbour costs tokens in every layer for little signal.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ class WindowSpec:
     max_length: int = 256
     max_sentence_tokens: int = 64
     prefix: int = 0  # the article's first sentences, put at the head of every window as read-only context
+    context_tokens: int = 0  # > 0: context sentences are clipped to this many tokens (head and tail halves)
 
 
 @dataclass
@@ -52,8 +58,25 @@ def _prefix_cost(lengths, spec: WindowSpec) -> int:
     return sum(min(x, PREFIX_SENTENCE_TOKENS) + 1 for x in lengths[: spec.prefix])
 
 
+def clip_context(ids: list[int], limit: int) -> list[int]:
+    """A context sentence's tokens cut to ``limit`` (0 = no cut): the first
+    ``limit - limit // 2`` and the last ``limit // 2``."""
+    if limit <= 0 or len(ids) <= limit:
+        return ids
+    tail = limit // 2
+    return ids[: limit - tail] + (ids[len(ids) - tail:] if tail else [])
+
+
 def _cost(lengths, lo, hi):
     return sum(lengths[lo:hi]) + (hi - lo)  # one [SEP] per sentence
+
+
+def _window_cost(lengths, left, first, end, right, clip):
+    """Tokens of a window: targets whole, context sentences clipped to ``clip`` (0 = whole)."""
+    if clip <= 0:
+        return _cost(lengths, left, right)
+    ctx = sum(min(x, clip) + 1 for x in lengths[left:first]) + sum(min(x, clip) + 1 for x in lengths[end:right])
+    return _cost(lengths, first, end) + ctx
 
 
 def plan_windows(lengths: list[int], spec: WindowSpec) -> list[tuple[int, int, int, int]]:
@@ -63,18 +86,19 @@ def plan_windows(lengths: list[int], spec: WindowSpec) -> list[tuple[int, int, i
     plans = []
     i = 0
     max_targets = spec.max_targets if spec.context > 0 else 1
+    clip = spec.context_tokens
     while i < n:
         ctx = spec.context
         while True:
             left = max(0, i - ctx)
             j = i + 1
             right = min(n, j + ctx)
-            if _cost(lengths, left, right) <= budget or ctx == 0:
+            if _window_cost(lengths, left, i, j, right, clip) <= budget or ctx == 0:
                 break
             ctx -= 1
         while j < n and j - i < max_targets:
             new_right = min(n, j + 1 + ctx)
-            if _cost(lengths, left, new_right) > budget:
+            if _window_cost(lengths, left, i, j + 1, new_right, clip) > budget:
                 break
             j += 1
             right = new_right
@@ -96,8 +120,9 @@ def build_windows(token_ids: list[list[int]], spec: WindowSpec, cls_id: int, sep
             ids.append(sep_id)
             sids.extend([-1] * (len(piece) + 1))
         for k, s in enumerate(range(left, right)):
-            ids.extend(token_ids[s])
-            sids.extend([k] * len(token_ids[s]))
+            piece = token_ids[s] if first <= s < end else clip_context(token_ids[s], spec.context_tokens)
+            ids.extend(piece)
+            sids.extend([k] * len(piece))
             ids.append(sep_id)
             sids.append(-1)
             targets.append(s if first <= s < end else -1)

@@ -29,6 +29,7 @@ def test_defaults_and_overrides():
         ("train:\n  class_weights: maybe\n", r"train.class_weights: expected true or false"),
         ("train:\n  learning_rate: -0.1\n", r"train.learning_rate must be positive"),
         ("model:\n  adapter: qlora\n", r"model.adapter must be 'lora' or 'none'"),
+        ("model:\n  context_tokens: 1\n", r"model.context_tokens must be 0 .* or at least 2"),
         ("train: 3\n", r"train: expected a mapping"),
         ("- a\n- b\n", r"top level must be a mapping"),
         ("train: [unclosed\n", r"not valid YAML"),

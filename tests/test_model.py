@@ -6,7 +6,7 @@ import pytest
 from factsift import ArticlePrediction, SentenceClassifier, SentencePrediction
 from factsift.data.labels import LABELS
 from factsift.model.base import ModelNotFoundError
-from factsift.model.encoding import WindowSpec, plan_windows
+from factsift.model.encoding import WindowSpec, build_windows, clip_context, plan_windows
 
 
 def test_windows_cover_each_sentence_once():
@@ -20,6 +20,27 @@ def test_windows_cover_each_sentence_once():
             assert sum(lengths[left:right]) + (right - left) + 1 + prefix <= spec.max_length or right - left == 1
             targets.extend(range(first, end))
         assert targets == list(range(len(lengths)))
+
+
+def test_clipped_context_keeps_both_ends_and_whole_targets():
+    assert clip_context(list(range(10)), 4) == [0, 1, 8, 9]
+    assert clip_context(list(range(10)), 5) == [0, 1, 2, 8, 9]
+    assert clip_context(list(range(3)), 4) == [0, 1, 2] and clip_context(list(range(10)), 0) == list(range(10))
+    token_ids = [[100 + s] * n for s, n in enumerate([12, 3, 20, 7, 15, 2, 30, 9])]
+    for clip in (0, 4, 6):
+        spec = WindowSpec(2, 3, 64, 40, context_tokens=clip)
+        plans = plan_windows([len(t) for t in token_ids], spec)
+        windows = build_windows(token_ids, spec, cls_id=1, sep_id=2)
+        assert [t for w in windows for t in w.targets if t >= 0] == list(range(len(token_ids)))
+        for (left, first, end, right), w in zip(plans, windows):
+            assert len(w.input_ids) <= spec.max_length
+            for k, s in enumerate(range(left, right)):
+                n = w.sentence_ids.count(k)
+                assert n == (len(token_ids[s]) if first <= s < end or not clip else min(clip, len(token_ids[s])))
+    # clipping the context lets more targets share a window within the same token budget
+    lengths = [25] * 16
+    assert len(plan_windows(lengths, WindowSpec(2, 8, 256, 64, context_tokens=8))) < len(
+        plan_windows(lengths, WindowSpec(2, 8, 256, 64)))
 
 
 def test_predict_types_and_probabilities(tiny_clf):

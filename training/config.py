@@ -155,6 +155,8 @@ def _validate(cfg: TrainConfig) -> TrainConfig:
         (m.context >= 0, "model.context must not be negative"),
         (m.max_targets >= 1, "model.max_targets must be at least 1"),
         (m.article_prefix >= 0, "model.article_prefix must not be negative"),
+        (m.context_tokens == 0 or m.context_tokens >= 2,
+         "model.context_tokens must be 0 (context sentences whole) or at least 2 (first and last tokens kept)"),
         (8 <= m.max_length <= 8192, "model.max_length must be between 8 and 8192"),
         (1 <= m.max_sentence_tokens <= m.max_length - 2, "model.max_sentence_tokens must be between 1 and model.max_length - 2"),
         (m.adapter in {"lora", "none"}, f"model.adapter must be 'lora' or 'none', found {m.adapter!r}"),
