@@ -93,6 +93,7 @@ def _variant(name: str, model, threads: int) -> None:
     t_load = time.perf_counter()
     import torch
 
+    import factsift.model.classifier as C
     from factsift import SentenceClassifier
     from factsift.data.articles import load_articles
     from factsift.training.metrics import classification_metrics
@@ -106,16 +107,12 @@ def _variant(name: str, model, threads: int) -> None:
         clf._prepare()
         clf.network.encoder.set_dtype(clf.dtype, pack=False)
     if name == "factsift-pad32":  # the default path with session 4-6's padding to multiples of 32
-        import factsift.model.classifier as C
-
         C.PAD_MULTIPLE = 32
     if name == "factsift-wholecontext":  # the default path with context sentences whole (a model trained with
         import dataclasses  # clipped context reads them a little differently: compare its speed, not its labels)
 
         clf.config = dataclasses.replace(clf.config, context_tokens=0)
     if name == "factsift-session3":  # session 3's default: batches of 64 windows, no token budget, full last layer
-        import factsift.model.classifier as C
-
         clf.max_batch_tokens = None
         C._takes_keep = lambda encoder: False
     load_s = time.perf_counter() - t_load
@@ -193,16 +190,14 @@ def main(argv=None) -> int:
     if args.variant:
         _variant(args.variant, args.model, args.threads)
         return 0
-    names = ["plain-fp32", "factsift-fp32", "factsift-unpacked", "factsift-session3", "factsift-pad32",
-             "factsift-wholecontext", "factsift"]
-    names += [] if args.no_compile else ["factsift-compiled"]
+    every = ["plain-fp32", "factsift-fp32", "factsift-unpacked", "factsift-session3", "factsift-pad32",
+             "factsift-wholecontext", "factsift", "factsift-compiled"]
+    names = every[:-1] if args.no_compile else every
     if args.variants:
         wanted = {v.strip() for v in args.variants.split(",") if v.strip()}
-        unknown = wanted - set(names) - {"factsift-compiled"}
-        if unknown:
-            p.error(f"unknown variant(s) {', '.join(sorted(unknown))}; choose from {', '.join(names)}")
-        names = [n for n in names + ["factsift-compiled"] if n in wanted | {"plain-fp32", "factsift-fp32"}]
-        names = list(dict.fromkeys(names))
+        if wanted - set(every):
+            p.error(f"unknown variant(s) {', '.join(sorted(wanted - set(every)))}; choose from {', '.join(every)}")
+        names = [n for n in every if n in wanted | {"plain-fp32", "factsift-fp32"}]
     workers = {}
     try:
         for name in names:  # loaded one at a time, so that each load time is its own
