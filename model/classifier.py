@@ -15,6 +15,7 @@ keeps a trained model to a few megabytes.
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -31,6 +32,7 @@ PAD_MULTIPLE = 16  # window widths are padded to a multiple of this: few distinc
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 MODEL_TYPE = "factsift-sentence-window"
+_HAS_WORD = re.compile(r"\w")  # a unit without it is a fragment (LABELS.md): it follows the sentence it closes
 
 
 @dataclass(frozen=True)
@@ -302,7 +304,7 @@ class SentenceClassifier:
             raise TypeError("predict() takes a list of sentences, not a str; use predict([text]) or predict_article(text)")
         sentences = _check_texts(sentences)
         spec = WindowSpec(0, 1, self.config.max_length, self.config.max_sentence_tokens)
-        results = self._classify([sentences], spec, batch_size)[0]
+        results = self._classify([sentences], spec, batch_size, fragments=False)[0]
         return [_prediction(t, r) for t, r in zip(sentences, results)]
 
     def predict_article(self, text: str | None = None, *, sentences: Sequence[str] | None = None,
@@ -358,8 +360,12 @@ class SentenceClassifier:
                              f"{self.config.max_sentence_tokens} tokens were cut to that length")
             yield ArticlePrediction(preds, composition([p.label for p in preds], self.labels), text, art_id, tuple(notes))
 
-    def _classify(self, articles: list[list[str]], spec: WindowSpec, batch_size: int):
-        """For each article, a list of (label, score, probabilities, truncated)."""
+    def _classify(self, articles: list[list[str]], spec: WindowSpec, batch_size: int, *, fragments: bool = True):
+        """For each article, a list of (label, score, probabilities, truncated).
+
+        ``fragments``: a unit with no letter or digit (a stray closing quote or
+        full stop that a sentence splitter cut off) takes the probabilities of
+        the sentence before it, the one it closes (LABELS.md, "Fragments")."""
         import torch  # noqa: PLC0415
 
         self._prepare()
@@ -401,6 +407,10 @@ class SentenceClassifier:
                             probs[w.article][target] = p[b, k]
         out = []
         for a, rows in enumerate(probs):
+            if fragments:
+                for i in range(1, len(rows)):
+                    if not _HAS_WORD.search(articles[a][i]):
+                        rows[i] = rows[i - 1]
             res = []
             for i, row in enumerate(rows):
                 best = int(row.argmax())

@@ -73,6 +73,20 @@ def test_predict_article_raw_text_and_sentences(tiny_clf, seed_article):
         tiny_clf.predict_article()
 
 
+def test_punctuation_fragments_follow_the_sentence_they_close(tiny_clf):
+    """LABELS.md: a stray closing quote or full stop split off from its sentence
+    takes that sentence's label; in predict() sentences are independent."""
+    sents = ["“We will rebuild the bridge by spring,", "”", "The council met on Tuesday.", "...", "."]
+    art = tiny_clf.predict_article(sentences=sents)
+    got = art.sentences
+    assert got[1].probabilities == got[0].probabilities and got[1].label == got[0].label
+    assert got[3].probabilities == got[2].probabilities and got[4].probabilities == got[2].probabilities
+    lone = tiny_clf.predict_article(sentences=["”", "The council met."]).sentences
+    assert lone[0].label in tiny_clf.labels  # nothing before it: the model's own reading
+    alone = tiny_clf.predict(sents)
+    assert alone[1].probabilities != alone[0].probabilities
+
+
 def test_same_input_same_output(tiny_clf, seed_article):
     a = tiny_clf.predict_article(seed_article["text"])
     b = tiny_clf.predict_article(seed_article["text"])
