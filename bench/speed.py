@@ -22,6 +22,9 @@ Variants, each in its own process (so load time and peak memory are its own):
 * ``factsift-wholecontext``: the default path with context sentences whole,
   for a model trained with ``context_tokens`` > 0 (what the clipping saves;
   its labels differ a little, since the model was trained on clipped context).
+* ``factsift-mixed``: the default path with ``dtype="mixed"``: bf16 matrix
+  products with a float32 residual stream and LayerNorms, the default of
+  sessions 3-7 (the default now carries the residual stream in bf16 too).
 * ``factsift``: the default path (``dtype="auto"``: bf16 weights on CPUs with
   AMX, fp32 elsewhere; on CPU, weights packed once for oneDNN with the bias
   and GELU fused into the matrix products).
@@ -100,7 +103,7 @@ def _variant(name: str, model, threads: int) -> None:
 
     if threads:
         torch.set_num_threads(threads)
-    dtype = "float32" if name.endswith("fp32") else "auto"
+    dtype = "float32" if name.endswith("fp32") else "mixed" if name == "factsift-mixed" else "auto"
     engine = "transformers" if name == "plain-fp32" else "auto"
     clf = SentenceClassifier.from_pretrained(model, dtype=dtype, engine=engine, compile=name == "factsift-compiled")
     if name == "factsift-unpacked":  # the bf16 path without oneDNN-packed weights and fused bias/GELU
@@ -191,7 +194,7 @@ def main(argv=None) -> int:
         _variant(args.variant, args.model, args.threads)
         return 0
     every = ["plain-fp32", "factsift-fp32", "factsift-unpacked", "factsift-session3", "factsift-pad32",
-             "factsift-wholecontext", "factsift", "factsift-compiled"]
+             "factsift-wholecontext", "factsift-mixed", "factsift", "factsift-compiled"]
     names = every[:-1] if args.no_compile else every
     if args.variants:
         wanted = {v.strip() for v in args.variants.split(",") if v.strip()}

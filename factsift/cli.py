@@ -476,7 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "from `factsift prior`; see docs/model-selection.md")
     for cmd in (e, r, q):
         cmd.add_argument("--device", default="cpu", help="cpu or cuda")
-        cmd.add_argument("--dtype", default="auto", help="auto (bf16 on AMX CPUs), float32 or bfloat16")
+        cmd.add_argument("--dtype", default="auto", help="auto (bf16 on AMX CPUs), float32, bfloat16, or mixed (bf16 products, float32 residual stream)")
         cmd.add_argument("--batch-size", type=int, default=64, help="windows per forward pass, at most (default 64)")
     return p
 

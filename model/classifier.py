@@ -85,7 +85,7 @@ def _pick_dtype(dtype, device):
         has_amx = getattr(cpu, "_is_amx_tile_supported", lambda: False)()
         return torch.bfloat16 if has_amx else torch.float32
     table = {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
-             "float16": torch.float16, "fp16": torch.float16}
+             "float16": torch.float16, "fp16": torch.float16, "mixed": torch.bfloat16}
     if isinstance(dtype, str):
         if dtype not in table:
             raise ValueError(f"dtype {dtype!r} is not one of auto, {', '.join(table)}")
@@ -112,6 +112,8 @@ class SentenceClassifier:
         self.config = config
         self.device = _check_device(device)
         self.dtype = _pick_dtype(dtype, self.device)
+        # "mixed": bf16 matrix products, float32 residual stream and LayerNorms (factsift's own BERT only)
+        self.mixed = dtype == "mixed"
         self.compile = bool(compile)
         self._encode = None  # the encoder as called for prediction: eager, or compiled
         self._ready_for_inference = False
@@ -149,7 +151,10 @@ class SentenceClassifier:
         """Load a saved model; with no ``path``, the default model shipped with factsift.
 
         ``dtype="auto"`` runs in bfloat16 on CPUs with AMX (and GPUs with
-        bf16), float32 elsewhere; pass ``"float32"`` for exact fp32.
+        bf16), float32 elsewhere; pass ``"float32"`` for exact fp32, or
+        ``"mixed"`` for bf16 matrix products with a float32 residual stream
+        and LayerNorms (a little slower than bfloat16, a little closer to
+        fp32; factsift's own BERT engine only).
         ``compile=True`` runs the encoder through ``torch.compile``: the first
         batches spend 15-60 s compiling; on the 2-core AMX CPU this project
         measures on it gave no speed-up over the default (``bench/speed.py``,
@@ -268,9 +273,16 @@ class SentenceClassifier:
             self._merged_lora = lora
             merge_lora(self.network.encoder)
         self.network.eval()
-        if hasattr(self.network.encoder, "set_dtype"):  # factsift's own BERT: bf16 products, fp32 residuals
+        if hasattr(self.network.encoder, "set_dtype"):  # factsift's own BERT: fp32 embeddings and head
+            import torch  # noqa: PLC0415
+
             self.network.to(device=self.device)
-            self.network.encoder.set_dtype(self.dtype, pack=not self.compile)
+            self.network.encoder.set_dtype(self.dtype, pack=not self.compile,
+                                           residual=torch.float32 if self.mixed or self.dtype == torch.float16 else None)
+        elif self.mixed:
+            raise ValueError("dtype='mixed' (bf16 products, float32 residual stream) runs only on factsift's own "
+                             "BERT engine; load with engine='auto' a LoRA model over a local BERT base, or use "
+                             "dtype='bfloat16'")
         else:
             self.network.to(device=self.device, dtype=self.dtype)
         self._encode = self.network.encoder

@@ -294,6 +294,27 @@ def test_packed_bf16_layers_match_plain_bf16_layers(tiny_clf, tmp_path, seed_art
         assert all(math.isclose(x.probabilities[k], z.probabilities[k], abs_tol=0.02) for k in LABELS)
 
 
+def test_mixed_dtype_keeps_a_float32_residual_stream(tiny_clf, tmp_path, seed_article):
+    """bfloat16 carries the residual stream in bf16; "mixed" keeps it (and the
+    LayerNorms) in float32 around bf16 products. Both stay close to fp32."""
+    import torch
+
+    tiny_clf.save_pretrained(tmp_path / "m")
+    runs = {}
+    for dtype in ("bfloat16", "mixed", "float32"):
+        clf = SentenceClassifier.from_pretrained(tmp_path / "m", dtype=dtype)
+        runs[dtype] = clf.predict_article(seed_article["text"]).sentences
+        enc = clf.network.encoder
+        want = torch.bfloat16 if dtype == "bfloat16" else torch.float32
+        assert enc.residual_dtype == want and enc.layers[0].ln1.weight.dtype == want
+        assert enc.layers[0].qkv.weight.dtype == (torch.float32 if dtype == "float32" else torch.bfloat16)
+    for a, b, c in zip(runs["bfloat16"], runs["mixed"], runs["float32"]):
+        assert all(math.isclose(a.probabilities[k], c.probabilities[k], abs_tol=0.02) for k in LABELS)
+        assert all(math.isclose(b.probabilities[k], c.probabilities[k], abs_tol=0.02) for k in LABELS)
+    with pytest.raises(ValueError, match="own BERT engine"):
+        SentenceClassifier.from_pretrained(tmp_path / "m", dtype="mixed", engine="transformers").predict(["One."])
+
+
 def test_without_packed_linear_bf16_runs_plain_layers(tiny_clf, tmp_path, seed_article, monkeypatch):
     import torch
     from factsift.model import bert
@@ -345,7 +366,7 @@ def test_batches_respect_window_and_token_limits():
         plan_batches([3], 4, 0)
 
 
-@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "mixed"])
 def test_last_layer_on_kept_rows_matches_the_full_layer(tiny_clf, tmp_path, dtype):
     """With ``keep``, the encoder's last layer runs only the kept positions (the target
     sentences' tokens); their states must equal the full forward pass's."""
