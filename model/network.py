@@ -78,6 +78,7 @@ class SentenceWindowModel(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(hidden, num_labels)
         self.register_buffer("class_weights", torch.ones(num_labels), persistent=False)
+        self.label_smoothing = 0.0  # training only (train.label_smoothing)
 
     @property
     def config(self):  # lets the HF Trainer find the encoder's config
@@ -104,6 +105,6 @@ class SentenceWindowModel(nn.Module):
         if labels is not None:
             labels = labels[:, : logits.shape[1]]
             weight = self.class_weights.float()
-            loss_fn = nn.CrossEntropyLoss(weight=weight, ignore_index=-100)
+            loss_fn = nn.CrossEntropyLoss(weight=weight, ignore_index=-100, label_smoothing=self.label_smoothing)
             out["loss"] = loss_fn(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1))
         return out

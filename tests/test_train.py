@@ -211,6 +211,28 @@ def test_solo_fraction_is_checked(tmp_path, tiny_base, seed_article):
         _config(tmp_path, tiny_base, seed_article, **{"train.solo_fraction": 1.5})
 
 
+def test_label_smoothing_reaches_the_loss_and_is_checked(tmp_path, tiny_base, seed_article):
+    import torch
+    from factsift import SentenceClassifier
+
+    with pytest.raises(Exception, match="label_smoothing must be at least 0 and below 1"):
+        _config(tmp_path, tiny_base, seed_article, **{"train.label_smoothing": 1.0})
+    cfg = _config(tmp_path, tiny_base, seed_article, **{"train.label_smoothing": 0.2})
+    assert cfg.train.label_smoothing == 0.2
+    net = SentenceClassifier.build(cfg.model).network
+    ids = torch.randint(5, 50, (2, 12))
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids),
+             "sentence_ids": torch.tensor([[0] * 6 + [1] * 6] * 2), "labels": torch.tensor([[0, 1], [2, 3]])}
+    net.eval()
+    with torch.no_grad():
+        plain = net(**batch)
+        net.label_smoothing = 0.2
+        smooth = net(**batch)
+    logp = torch.log_softmax(plain["logits"].reshape(-1, plain["logits"].shape[-1]).float(), -1)
+    want = (0.8 * -logp[torch.arange(4), batch["labels"].reshape(-1)] - 0.2 * logp.mean(-1)).mean()
+    assert torch.isclose(smooth["loss"], want, atol=1e-5) and not torch.isclose(smooth["loss"], plain["loss"])
+
+
 def test_collapse_is_seen_in_the_training_loss_before_the_first_evaluation(caplog):
     """The loss of a collapsed model sits at the entropy of the label mix; the
     watch warns once, past the warm-up, without waiting for an evaluation."""

@@ -349,6 +349,7 @@ def _train_locked(config: TrainConfig, run_dir: Path, resume: bool, command: str
         _set_seed(config.train.seed)
         clf = SentenceClassifier.build(config.model)
         clf.train_prior = label_shares(train_arts, labels)  # saved with the model; the collapse watch's baseline
+        clf.network.label_smoothing = config.train.label_smoothing
         if config.train.class_weights:
             clf.network.class_weights.copy_(torch.tensor(_class_weights(train_arts, labels)))
         train_ds = WindowDataset(train_arts, clf, config.train.solo_fraction, config.train.seed)
