@@ -206,6 +206,26 @@ def test_solo_fraction_adds_sentences_without_context(tiny_base, seed_article):
     assert some.solo == WindowDataset(arts, clf, solo_fraction=0.5, seed=3).solo  # the seed decides
 
 
+def test_noise_trains_scraped_variants_with_the_same_labels(tmp_path, tiny_base, seed_article):
+    from factsift.data.articles import parse_article
+    from factsift.model.classifier import ModelConfig
+    from factsift.training.train import WindowDataset
+
+    clf = SentenceClassifier.build(ModelConfig(base_model=str(tiny_base), context=1, max_targets=4, max_length=96,
+                                               max_sentence_tokens=40, adapter="none"))
+    arts = [parse_article(a, f"article {i}") for i, a in enumerate(small_articles(seed_article, 2))]
+    plain = WindowDataset(arts, clf, solo_fraction=0.5, seed=3)
+    noisy = WindowDataset(arts, clf, solo_fraction=0.5, seed=3, noise=1.0)
+    assert plain.noisy == 0 and noisy.noisy > 0.8 * sum(len(a.sentences) for a in arts)
+    assert noisy.solo == plain.solo  # the noise draws leave the solo draws alone
+    assert [it["labels"] for it in noisy.items] == [it["labels"] for it in plain.items]
+    assert [it["input_ids"] for it in noisy.items] != [it["input_ids"] for it in plain.items]
+    half = WindowDataset(arts, clf, seed=3, noise=0.5)
+    assert 0 < half.noisy < noisy.noisy and half.noisy == WindowDataset(arts, clf, seed=3, noise=0.5).noisy
+    with pytest.raises(Exception, match="train.noise must be between 0 and 1"):
+        _config(tmp_path, tiny_base, seed_article, **{"train.noise": 2})
+
+
 def test_solo_fraction_is_checked(tmp_path, tiny_base, seed_article):
     with pytest.raises(Exception, match="solo_fraction must be between 0 and 1"):
         _config(tmp_path, tiny_base, seed_article, **{"train.solo_fraction": 1.5})

@@ -37,6 +37,7 @@ class TrainSection:
     warmup_ratio: float = 0.06
     class_weights: bool = False  # inverse-frequency weights in the loss
     solo_fraction: float = 0.0  # share of training sentences also seen alone, without context (0-1)
+    noise: float = 0.0  # share of training sentences trained in a scraped-text variant instead (data/noise.py)
     label_smoothing: float = 0.0  # share of each target's probability spread over all labels in the loss (0-<1)
     calibrate: bool = True  # fit the temperature of the probabilities on dev after training (model/calibration.py)
     seed: int = 13
@@ -144,6 +145,7 @@ def _validate(cfg: TrainConfig) -> TrainConfig:
         (t.learning_rate > 0, "train.learning_rate must be positive"),
         (t.head_learning_rate >= 0, "train.head_learning_rate must not be negative (0 = train.learning_rate)"),
         (0 <= t.solo_fraction <= 1, "train.solo_fraction must be between 0 and 1 (0 = every sentence only in its window)"),
+        (0 <= t.noise <= 1, "train.noise must be between 0 and 1 (0 = every sentence as written)"),
         (0 <= t.label_smoothing < 1, "train.label_smoothing must be at least 0 and below 1 (0 = plain cross-entropy)"),
         (t.epochs > 0, "train.epochs must be positive"),
         (t.batch_size >= 1 and t.eval_batch_size >= 1, "train.batch_size and train.eval_batch_size must be at least 1"),

@@ -66,24 +66,35 @@ def _cpu_has_bf16() -> bool:
 class WindowDataset:
     """Training windows with their sentence labels (context sentences ignored)."""
 
-    def __init__(self, articles, clf, solo_fraction: float = 0.0, seed: int = 0):
+    def __init__(self, articles, clf, solo_fraction: float = 0.0, seed: int = 0, noise: float = 0.0):
         """``solo_fraction``: that share of the sentences (drawn with ``seed``) is
         also a window of its own, with no context, so that the model learns to
-        read a sentence without leaning on its neighbours (context dropout)."""
+        read a sentence without leaning on its neighbours (context dropout).
+        ``noise``: that share of the sentences (drawn apart, with ``seed``) is
+        trained in a scraped-text variant instead (``data/noise.py``)."""
         import dataclasses  # noqa: PLC0415
         import random  # noqa: PLC0415
 
+        from ..data.noise import scrape_noise  # noqa: PLC0415
         from ..model.encoding import IGNORE, build_windows, tokenize_sentences  # noqa: PLC0415
 
         tok, spec = clf.tokenizer, clf.config.window
         solo_spec = dataclasses.replace(spec, context=0, prefix=0)
         draw = random.Random(seed)
+        noisy = random.Random(f"noise-{seed}")  # its own stream: noise leaves the solo draws as they were
         label_id = {l: i for i, l in enumerate(clf.labels)}
         self.items = []
         self.truncated = 0
         self.solo = 0
+        self.noisy = 0
         for art in articles:
-            ids, cut = tokenize_sentences(tok, [s.text for s in art.sentences], spec.max_sentence_tokens)
+            texts = [s.text for s in art.sentences]
+            if noise > 0:
+                for i, text in enumerate(texts):
+                    if noisy.random() < noise:
+                        texts[i] = scrape_noise(text, noisy)
+                        self.noisy += texts[i] != text
+            ids, cut = tokenize_sentences(tok, texts, spec.max_sentence_tokens)
             self.truncated += sum(cut)
             windows = build_windows(ids, spec, tok.cls_token_id, tok.sep_token_id)
             if solo_fraction > 0 and spec.context > 0:
@@ -352,11 +363,13 @@ def _train_locked(config: TrainConfig, run_dir: Path, resume: bool, command: str
         clf.network.label_smoothing = config.train.label_smoothing
         if config.train.class_weights:
             clf.network.class_weights.copy_(torch.tensor(_class_weights(train_arts, labels)))
-        train_ds = WindowDataset(train_arts, clf, config.train.solo_fraction, config.train.seed)
+        train_ds = WindowDataset(train_arts, clf, config.train.solo_fraction, config.train.seed, config.train.noise)
         dev_ds = WindowDataset(dev_arts, clf)
         log.info("train: %d articles, %d windows (%d of them single sentences without context); dev: %d articles, "
                  "%d windows; %d process(es)", len(train_arts), len(train_ds), train_ds.solo, len(dev_arts),
                  len(dev_ds), distributed.world_size())
+        if train_ds.noisy:
+            log.info("train: %d sentences in a scraped-text variant (train.noise)", train_ds.noisy)
         if train_ds.truncated:
             log.warning("%d training sentences were cut to %d tokens", train_ds.truncated, config.model.max_sentence_tokens)
         started = time.time()
