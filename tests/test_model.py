@@ -43,6 +43,19 @@ def test_clipped_context_keeps_both_ends_and_whole_targets():
         plan_windows(lengths, WindowSpec(2, 8, 256, 64)))
 
 
+def test_long_sentences_keep_their_head_and_their_end():
+    from factsift.model.encoding import tokenize_sentences
+
+    class Tok:
+        sep_token_id = 2
+
+        def __call__(self, texts, **_):
+            return {"input_ids": [[int(w) for w in t.split()] for t in texts]}
+
+    ids, cut = tokenize_sentences(Tok(), [" ".join(map(str, range(10, 30))), "5 6", ""], 8)
+    assert ids == [[10, 11, 12, 13, 14, 15, 28, 29], [5, 6], [2]] and cut == [True, False, False]
+
+
 def test_predict_types_and_probabilities(tiny_clf):
     preds = tiny_clf.predict(["The mayor said the road would close.", "Sign up to our newsletter."])
     assert len(preds) == 2 and all(isinstance(p, SentencePrediction) for p in preds)
