@@ -37,6 +37,14 @@ _ABBREV_END = re.compile(
     r"vs|etc|Inc|Ltd|Co|Corp|Jan|Feb|Mar|Apr|Aug|Sept|Sep|Oct|Nov|Dec|approx|Fig|Ave|Mt)\.)$"
 )
 _HAS_WORD = re.compile(r"\w")
+
+
+def is_fragment(text: str) -> bool:
+    """A unit with no letter or digit (a stray closing quote or full stop): it
+    belongs to the sentence before it (LABELS.md, "Fragments")."""
+    return not _HAS_WORD.search(text)
+
+
 _MAX_WHOLE_LINE = 300
 _CHUNK = 2000  # characters given to pysbd at once
 _CHUNK_SLACK = 200  # how far past _CHUNK a piece may run to end at a space
@@ -97,7 +105,7 @@ def _merge(text: str, spans: list[Span]) -> list[Span]:
         piece = text[span.start : span.end]
         if out:
             prev = text[max(out[-1].start, out[-1].end - _ABBREV_TAIL) : out[-1].end]
-            if not _HAS_WORD.search(piece) or _ABBREV_END.search(prev) or piece[:1].islower():
+            if is_fragment(piece) or _ABBREV_END.search(prev) or piece[:1].islower():
                 out[-1] = Span(out[-1].start, span.end)
                 continue
         out.append(span)

@@ -15,7 +15,6 @@ keeps a trained model to a few megabytes.
 from __future__ import annotations
 
 import json
-import re
 import warnings
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -32,7 +31,6 @@ PAD_MULTIPLE = 16  # window widths are padded to a multiple of this: few distinc
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 MODEL_TYPE = "factsift-sentence-window"
-_HAS_WORD = re.compile(r"\w")  # a unit without it is a fragment (LABELS.md): it follows the sentence it closes
 
 
 @dataclass(frozen=True)
@@ -380,6 +378,8 @@ class SentenceClassifier:
         the sentence before it, the one it closes (LABELS.md, "Fragments")."""
         import torch  # noqa: PLC0415
 
+        from ..data.splitter import is_fragment  # noqa: PLC0415
+
         self._prepare()
         tok = self.tokenizer
         windows, cut_flags = [], []
@@ -421,7 +421,7 @@ class SentenceClassifier:
         for a, rows in enumerate(probs):
             if fragments:
                 for i in range(1, len(rows)):
-                    if not _HAS_WORD.search(articles[a][i]):
+                    if is_fragment(articles[a][i]):
                         rows[i] = rows[i - 1]
             res = []
             for i, row in enumerate(rows):

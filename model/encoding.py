@@ -56,10 +56,14 @@ def tokenize_sentences(tokenizer, sentences: list[str], max_tokens: int) -> tupl
 
 
 def _cut_sentence(ids: list[int], max_tokens: int) -> list[int]:
-    if len(ids) <= max_tokens:
+    return _keep_ends(ids, max_tokens, max_tokens // 4)
+
+
+def _keep_ends(ids: list[int], limit: int, tail: int) -> list[int]:
+    """``ids`` cut to ``limit`` tokens: the first ``limit - tail`` and the last ``tail``."""
+    if len(ids) <= limit:
         return ids
-    tail = max_tokens // 4
-    return ids[: max_tokens - tail] + (ids[len(ids) - tail:] if tail else [])
+    return ids[: limit - tail] + (ids[len(ids) - tail:] if tail else [])
 
 
 def _prefix_cost(lengths, spec: WindowSpec) -> int:
@@ -71,10 +75,7 @@ def _prefix_cost(lengths, spec: WindowSpec) -> int:
 def clip_context(ids: list[int], limit: int) -> list[int]:
     """A context sentence's tokens cut to ``limit`` (0 = no cut): the first
     ``limit - limit // 2`` and the last ``limit // 2``."""
-    if limit <= 0 or len(ids) <= limit:
-        return ids
-    tail = limit // 2
-    return ids[: limit - tail] + (ids[len(ids) - tail:] if tail else [])
+    return ids if limit <= 0 else _keep_ends(ids, limit, limit // 2)
 
 
 def _cost(lengths, lo, hi):
