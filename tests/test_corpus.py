@@ -93,3 +93,28 @@ def test_pins_that_split_a_group_are_refused():
     b = dict(a, id="b")
     with pytest.raises(ValueError, match="share a sentence"):
         assign([a, b], pins={"a": "train", "b": "test"})
+
+
+REALDEV = CORPUS.parents[2] / "shared" / "realdev" / "realdev.jsonl"
+COPY_RUN_WORDS = 8  # 7-word runs occur by chance in news English ("is said to be one of the")
+
+
+def _word_runs(text: str, n: int = COPY_RUN_WORDS) -> set:
+    import re  # noqa: PLC0415
+
+    words = re.findall(r"[a-z0-9]+", text.lower())
+    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
+
+
+def test_no_evaluation_text_in_the_corpus(splits):
+    """The corpus is the project's own writing: no sentence shares a run of
+    eight words with the real-news evaluation set (when ../shared has it)."""
+    if not REALDEV.is_file():
+        pytest.skip("../shared/realdev is not here")
+    held_out = set()
+    for art in load_articles(REALDEV):
+        for s in art.sentences:
+            held_out |= _word_runs(s.text)
+    copied = [(a.id, s.text) for arts in splits.values() for a in arts for s in a.sentences
+              if _word_runs(s.text) & held_out]
+    assert copied == []
