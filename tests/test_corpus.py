@@ -1,14 +1,18 @@
 """The shipped corpus: loads through the validator, splits do not leak, label minimums hold."""
 
 import json
+import re
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
 
 from factsift.data.articles import load_articles
+from factsift.data.authoring import parse_files
 from factsift.data.corpus import FURNITURE_MIN_ARTICLES, SHORT_UNIT_WORDS, assign, furniture, load_sources, read_pins
 from factsift.data.labels import LABELS
+
+from .conftest import SHARED
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "corpus"
 SPLITS = ("train", "dev", "test")
@@ -95,26 +99,27 @@ def test_pins_that_split_a_group_are_refused():
         assign([a, b], pins={"a": "train", "b": "test"})
 
 
-REALDEV = CORPUS.parents[2] / "shared" / "realdev" / "realdev.jsonl"
+REALDEV = SHARED / "realdev" / "realdev.jsonl"
 COPY_RUN_WORDS = 8  # 7-word runs occur by chance in news English ("is said to be one of the")
 
 
 def _word_runs(text: str, n: int = COPY_RUN_WORDS) -> set:
-    import re  # noqa: PLC0415
-
     words = re.findall(r"[a-z0-9]+", text.lower())
     return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
 
 
 def test_no_evaluation_text_in_the_corpus(splits):
-    """The corpus is the project's own writing: no sentence shares a run of
-    eight words with the real-news evaluation set (when ../shared has it)."""
+    """The corpus, its reserve batches included, is the project's own writing:
+    no sentence shares a run of eight words with the real-news evaluation set
+    (when ../shared has it)."""
     if not REALDEV.is_file():
         pytest.skip("../shared/realdev is not here")
     held_out = set()
     for art in load_articles(REALDEV):
         for s in art.sentences:
             held_out |= _word_runs(s.text)
-    copied = [(a.id, s.text) for arts in splits.values() for a in arts for s in a.sentences
-              if _word_runs(s.text) & held_out]
+    texts = [(a.id, s.text) for arts in splits.values() for a in arts for s in a.sentences]
+    texts += [(a["id"], s["text"]) for a in parse_files(sorted((CORPUS / "reserve" / "src").glob("*.txt")))
+              for s in a["sentences"]]
+    copied = [(art_id, text) for art_id, text in texts if _word_runs(text) & held_out]
     assert copied == []
