@@ -50,6 +50,7 @@ class ModelConfig:
     lora_alpha: float = 32.0
     lora_dropout: float = 0.0  # > 0 trains more slowly (the adapter cannot be folded into the weight)
     lora_targets: tuple[str, ...] = ("query", "key", "value", "attention.output.dense", "intermediate.dense", "output.dense")
+    lora_layers: int = 0  # > 0: adapters only in the encoder's last N layers (faster training); 0 = every layer
     head_dropout: float = 0.1
 
     @property
@@ -137,7 +138,8 @@ class SentenceClassifier:
         encoder, tokenizer = load_encoder(config.base_model, config_only=not pretrained_base)
         _check_lengths(config, encoder)
         if config.adapter == "lora":
-            add_lora(encoder, config.lora_targets, config.lora_r, config.lora_alpha, config.lora_dropout)
+            add_lora(encoder, config.lora_targets, config.lora_r, config.lora_alpha, config.lora_dropout,
+                     config.lora_layers)
         elif config.adapter != "none":
             raise ValueError(f"adapter must be 'lora' or 'none', found {config.adapter!r}")
         network = SentenceWindowModel(encoder, len(config.labels), config.head_dropout)
@@ -610,7 +612,7 @@ _BERT_LINEARS = ("attention.self.query", "attention.self.key", "attention.self.v
 
 def _load_own_bert(path: Path, config: ModelConfig, base: Path, state: dict):
     from .bert import FastTokenizer, load_bert  # noqa: PLC0415
-    from .network import SentenceWindowModel  # noqa: PLC0415
+    from .network import SentenceWindowModel, adapted  # noqa: PLC0415
 
     weights = path / WEIGHTS
     layers = json.loads((base / "config.json").read_text(encoding="utf-8"))["num_hidden_layers"]
@@ -619,7 +621,7 @@ def _load_own_bert(path: Path, config: ModelConfig, base: Path, state: dict):
     for i in range(layers):
         for name in _BERT_LINEARS:
             full = f"encoder.layer.{i}.{name}"
-            if any(full.endswith(t) for t in config.lora_targets):
+            if adapted(full, config.lora_targets, config.lora_layers, layers):
                 key = f"encoder.{full}"
                 expected += [key + ".lora_A", key + ".lora_B"]
                 if key + ".lora_A" in state and key + ".lora_B" in state:
@@ -665,7 +667,8 @@ def _load_network(path: Path, config: ModelConfig, engine: str = "auto"):
             raise ModelNotFoundError(f"cannot load {enc_dir}: {exc}") from None
     else:
         encoder, tokenizer = load_encoder(config.base_model)
-        add_lora(encoder, config.lora_targets, config.lora_r, config.lora_alpha, config.lora_dropout)
+        add_lora(encoder, config.lora_targets, config.lora_r, config.lora_alpha, config.lora_dropout,
+                     config.lora_layers)
     network = SentenceWindowModel(encoder, len(config.labels), config.head_dropout)
     expected = {k for k in network.state_dict() if k.startswith("head.") or ".lora_" in k}
     missing = sorted(expected - set(state))

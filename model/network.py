@@ -13,6 +13,7 @@ encoder (all-MiniLM-L6-v2) was trained to pool.
 from __future__ import annotations
 
 import math
+import re
 
 import torch
 from torch import nn
@@ -47,19 +48,56 @@ class LoRALinear(nn.Module):
         return self.base
 
 
-def add_lora(encoder: nn.Module, targets, r: int, alpha: float, dropout: float) -> int:
-    """Freeze ``encoder`` and wrap every ``nn.Linear`` whose name ends with a target."""
+_LAYER_INDEX = re.compile(r"(?:^|\.)(?:layer|layers|h|block|blocks)\.(\d+)\.")
+
+
+def layer_index(name: str) -> int | None:
+    """The encoder layer a module's dotted name lies in (``encoder.layer.3.output.dense`` -> 3), or None."""
+    m = _LAYER_INDEX.search(name)
+    return int(m.group(1)) if m else None
+
+
+def adapted(name: str, targets, layers: int, num_layers: int) -> bool:
+    """Whether the linear layer ``name`` takes an adapter: its name ends with a
+    target and, when ``layers`` > 0, it lies in one of the last ``layers``
+    encoder layers (the lower ones stay frozen, so training does not run the
+    backward pass through them)."""
+    if not any(name.endswith(t) for t in targets):
+        return False
+    if layers <= 0:
+        return True
+    index = layer_index(name)
+    return index is not None and index >= num_layers - layers
+
+
+def num_layers(encoder: nn.Module) -> int:
+    """The encoder's layer count: its config's ``num_hidden_layers``, else the highest layer index + 1."""
+    n = getattr(getattr(encoder, "config", None), "num_hidden_layers", None)
+    if isinstance(n, int) and n > 0:
+        return n
+    found = [layer_index(name) for name, _ in encoder.named_modules()]
+    return max((i for i in found if i is not None), default=-1) + 1
+
+
+def add_lora(encoder: nn.Module, targets, r: int, alpha: float, dropout: float, layers: int = 0) -> int:
+    """Freeze ``encoder`` and wrap every ``nn.Linear`` whose name ends with a
+    target; with ``layers`` > 0, only those in the encoder's last ``layers`` layers."""
     for p in encoder.parameters():
         p.requires_grad_(False)
+    total = num_layers(encoder)
+    if layers > total:
+        raise ValueError(f"model.lora_layers is {layers} but the base encoder has only {total} layers; "
+                         f"set it to at most {total}, or 0 for every layer")
     count = 0
     for name, module in list(encoder.named_modules()):
         for child_name, child in list(module.named_children()):
             full = f"{name}.{child_name}" if name else child_name
-            if isinstance(child, nn.Linear) and any(full.endswith(t) for t in targets):
+            if isinstance(child, nn.Linear) and adapted(full, targets, layers, total):
                 setattr(module, child_name, LoRALinear(child, r, alpha, dropout))
                 count += 1
     if count == 0:
-        raise ValueError(f"no linear layer of the encoder matches the LoRA targets {list(targets)}")
+        where = f" in its last {layers} layer(s)" if layers > 0 else ""
+        raise ValueError(f"no linear layer of the encoder{where} matches the LoRA targets {list(targets)}")
     return count
 
 

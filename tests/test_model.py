@@ -266,6 +266,38 @@ def test_own_bert_engine_matches_transformers(tiny_clf, tmp_path, seed_article):
         [s.probabilities for s in a.sentences]
 
 
+def test_lora_layers_adapts_only_the_top_layers(tiny_config, tmp_path, seed_article):
+    """``lora_layers: 1`` on the two-layer test encoder: adapters in layer 1
+    only, layer 0 frozen whole; both prediction engines load the saved model
+    and agree, and a model asking for more layers than the encoder has is refused."""
+    import dataclasses
+
+    import torch
+
+    from factsift.model.bert import BertEncoder
+    from factsift.model.network import LoRALinear
+
+    torch.manual_seed(0)
+    clf = SentenceClassifier.build(dataclasses.replace(tiny_config, lora_layers=1))
+    wrapped = [n for n, m in clf.network.named_modules() if isinstance(m, LoRALinear)]
+    assert len(wrapped) == 6 and all(".layer.1." in n for n in wrapped)
+    trainable = [n for n, p in clf.network.named_parameters() if p.requires_grad]
+    assert trainable and all(".layer.1." in n or n.startswith("head.") for n in trainable)
+    with torch.no_grad():  # a non-zero adapter, so that loading it matters
+        for n, p in clf.network.named_parameters():
+            if n.endswith("lora_B"):
+                p.normal_(0, 0.5)
+    clf.save_pretrained(tmp_path / "m")
+    own = SentenceClassifier.from_pretrained(tmp_path / "m", dtype="float32")
+    hf = SentenceClassifier.from_pretrained(tmp_path / "m", dtype="float32", engine="transformers")
+    assert isinstance(own.network.encoder, BertEncoder) and own.config.lora_layers == 1
+    a, b = own.predict_article(seed_article["text"]), hf.predict_article(seed_article["text"])
+    for x, y in zip(a.sentences, b.sentences):
+        assert all(math.isclose(x.probabilities[k], y.probabilities[k], abs_tol=1e-5) for k in LABELS)
+    with pytest.raises(ValueError, match="lora_layers is 3 but the base encoder has only 2 layers"):
+        SentenceClassifier.build(dataclasses.replace(tiny_config, lora_layers=3))
+
+
 def test_loading_for_prediction_does_not_import_transformers(tiny_clf, tmp_path):
     import subprocess
     import sys

@@ -277,3 +277,48 @@ def test_collapse_is_seen_in_the_training_loss_before_the_first_evaluation(caplo
     assert feed([1.3, 2.0, 1.7, 1.6, 1.6, 1.55, 1.6, 1.58, 1.6, 1.6, 1.57, 1.6])  # the b1-b15 collapse
     assert caplog.text.count("training has probably collapsed") == 1
     assert "--train.learning_rate=0.0005" in caplog.text
+
+
+def test_attention_dropout_is_set_in_every_attention_block(tiny_clf, tmp_path, tiny_base, seed_article):
+    from torch import nn
+
+    from factsift.training.train import set_attention_dropout
+
+    encoder = tiny_clf.network.encoder
+    assert set_attention_dropout(encoder, 0.0) == 2  # the test encoder has two layers
+    rates = {n: m.p for n, m in encoder.named_modules() if isinstance(m, nn.Dropout)}
+    assert all(p == 0.0 for n, p in rates.items() if n.endswith("attention.self.dropout"))
+    assert any(p > 0 for n, p in rates.items() if n.endswith("output.dropout"))  # hidden-state dropout stays
+    assert encoder.config.attention_probs_dropout_prob == 0.0
+    # through a training run: the key is read, logged and kept in the run's config
+    run = train(_config(tmp_path, tiny_base, seed_article, **{"train.attention_dropout": 0, "train.epochs": 1}))
+    assert "attention dropout set to 0 in 2 attention blocks" in (run / "train.log").read_text()
+    assert "attention_dropout: 0.0" in (run / "config.yaml").read_text()
+
+
+def test_train_speed_benchmark_runs_its_variants(tmp_path, tiny_base, seed_article, capsys):
+    """bench/train_speed.py on the tiny encoder: every variant timed, ratios against the first."""
+    import importlib.util
+    from pathlib import Path
+
+    import yaml
+
+    tr = write_articles(tmp_path / "train.jsonl", small_articles(seed_article, 3))
+    cfg = {"model": {"base_model": tiny_base, "context": 1, "max_targets": 4, "max_length": 96,
+                     "max_sentence_tokens": 40, "lora_r": 4, "lora_alpha": 8.0},
+           "data": {"train": [str(tr)], "dev": [str(tr)]}, "train": {"batch_size": 2, "solo_fraction": 0.5}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    path = Path(__file__).resolve().parent.parent / "bench" / "train_speed.py"
+    spec = importlib.util.spec_from_file_location("train_speed", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "r.json"
+    assert bench.main(["--config", str(tmp_path / "c.yaml"), "--articles", "3", "--steps", "3", "--rounds", "2",
+                       "--variant", "base=", "--variant", "noattn=--train.attention_dropout=0",
+                       "--variant", "top1=--model.lora_layers=1", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["variants"]
+    assert [r["variant"] for r in rows] == ["base", "noattn", "top1"]
+    assert rows[0]["ratio_best"] == 1.0 and all(r["step_s_best"] > 0 for r in rows)
+    assert rows[2]["trainable"] < rows[0]["trainable"]  # adapters in one of the two layers
+    assert "| noattn |" in capsys.readouterr().out
+    assert bench.main(["--config", str(tmp_path / "c.yaml"), "--variant", "bad=--train.attention_dropout=2"]) == 2

@@ -190,6 +190,37 @@ def prior_loss(shares) -> float:
     return float(-sum(p * math.log(p) for p in shares if p > 0))
 
 
+def set_attention_dropout(encoder, p: float) -> int:
+    """Set the dropout on the attention probabilities of every attention block
+    of ``encoder`` (BERT-style ``*SelfAttention.dropout`` modules, and
+    ``attention_dropout`` rates where a model keeps a float); returns how many
+    were set. On a CPU this dropout is costly: it draws one random number per
+    attention weight, (batch x heads x length x length) per layer, and keeps
+    PyTorch's fused attention kernels out (docs/speed.md, training)."""
+    from torch import nn  # noqa: PLC0415
+
+    count = 0
+    for module in encoder.modules():
+        name = type(module).__name__
+        if not name.endswith("Attention"):
+            continue
+        if isinstance(getattr(module, "dropout", None), nn.Dropout):
+            module.dropout.p = p
+            count += 1
+        elif isinstance(getattr(module, "attention_dropout", None), float):
+            module.attention_dropout = p
+            count += 1
+    for key in ("attention_probs_dropout_prob", "attention_dropout"):
+        if hasattr(encoder.config, key):
+            setattr(encoder.config, key, p)
+    if count == 0:
+        log.warning("train.attention_dropout: no attention block of this encoder (%s) has a dropout factsift knows "
+                    "how to set; its own attention dropout stays", type(encoder).__name__)
+    else:
+        log.info("attention dropout set to %g in %d attention blocks", p, count)
+    return count
+
+
 def _training_args(config: TrainConfig, run_dir: Path, device: str, steps_per_epoch: int):
     from transformers import TrainingArguments  # noqa: PLC0415
 
@@ -337,8 +368,6 @@ def _train_locked(config: TrainConfig, run_dir: Path, resume: bool, command: str
     import torch  # noqa: PLC0415
     import yaml  # noqa: PLC0415
 
-    from ..model.classifier import SentenceClassifier  # noqa: PLC0415
-
     main = distributed.is_main()
     if config.train.threads > 0:
         torch.set_num_threads(config.train.threads)
@@ -357,12 +386,7 @@ def _train_locked(config: TrainConfig, run_dir: Path, resume: bool, command: str
 
         labels = config.model.labels
         train_arts, dev_arts, test_arts = _load_splits(config, labels)
-        _set_seed(config.train.seed)
-        clf = SentenceClassifier.build(config.model)
-        clf.train_prior = label_shares(train_arts, labels)  # saved with the model; the collapse watch's baseline
-        clf.network.label_smoothing = config.train.label_smoothing
-        if config.train.class_weights:
-            clf.network.class_weights.copy_(torch.tensor(_class_weights(train_arts, labels)))
+        clf = build_classifier(config, train_arts)
         train_ds = WindowDataset(train_arts, clf, config.train.solo_fraction, config.train.seed, config.train.noise)
         dev_ds = WindowDataset(dev_arts, clf)
         log.info("train: %d articles, %d windows (%d of them single sentences without context); dev: %d articles, "
@@ -387,6 +411,24 @@ def _train_locked(config: TrainConfig, run_dir: Path, resume: bool, command: str
             for name in ("factsift", "transformers.trainer"):
                 logging.getLogger(name).removeHandler(handler)
             handler.close()
+
+
+def build_classifier(config: TrainConfig, train_arts):
+    """A new classifier set up for training as ``config`` says (seeded first)."""
+    import torch  # noqa: PLC0415
+
+    from ..model.classifier import SentenceClassifier  # noqa: PLC0415
+
+    labels = config.model.labels
+    _set_seed(config.train.seed)
+    clf = SentenceClassifier.build(config.model)
+    clf.train_prior = label_shares(train_arts, labels)  # saved with the model; the collapse watch's baseline
+    clf.network.label_smoothing = config.train.label_smoothing
+    if config.train.attention_dropout is not None:
+        set_attention_dropout(clf.network.encoder, config.train.attention_dropout)
+    if config.train.class_weights:
+        clf.network.class_weights.copy_(torch.tensor(_class_weights(train_arts, labels)))
+    return clf
 
 
 def _make_trainer(config, clf, train_ds, dev_ds, run_dir, device):
