@@ -1,16 +1,19 @@
 """Training-speed benchmark: optimizer steps of training recipes side by side,
 in one process, on the same windows of the training corpus.
 
-    .venv/bin/python bench/train_speed.py [--config configs/default.yaml] [--articles 120] [--steps 12]
+    .venv/bin/python bench/train_speed.py [--config configs/default.yaml] [--articles 40] [--steps 0] [--context-only]
                                           [--rounds 3] [--variant NAME=OVERRIDES ...] [--json FILE]
 
 Each variant is the config with some overrides (``--train.attention_dropout=0.1``
 and so on, as on the ``factsift train`` command line), built by the same code
 as ``factsift train`` (``training/train.py: build_classifier``) from the same
-seed. Every variant trains on the same batches: the windows of ``--articles``
-training articles (solo windows included, as ``train.solo_fraction`` says),
-grouped by length as the Trainer's sampler groups them, ``--steps`` of them
-drawn across all lengths. One timed pass is a forward and backward pass and
+seed. Every variant trains on the same batches: by default one epoch over
+``--articles`` training articles, that is every window of them (solo
+windows included, as ``train.solo_fraction`` says), grouped by length as the
+Trainer's sampler groups them; ``--steps N`` draws N of those batches at
+random instead (a few batches misrepresent an epoch: most of a step's time
+goes to the long windows, and a draw of a dozen batches may hold none), and
+``--context-only`` leaves out the single-sentence windows. One timed pass is a forward and backward pass and
 an AdamW step per batch, under the config's precision (bf16 autocast on CPUs
 with AMX or AVX512-BF16). Passes are interleaved, one of each variant in turn,
 ``--rounds`` times, because this machine's speed drifts by up to 1.4x over
@@ -41,7 +44,7 @@ DEFAULT_VARIANTS = {
 }
 
 
-def _batches(config, clf, articles: int, steps: int, seed: int = 0):
+def _batches(config, clf, articles: int, steps: int, seed: int = 0, context_only: bool = False):
     from factsift.data.articles import load_articles
     from factsift.training.train import Collator, WindowDataset
 
@@ -49,10 +52,11 @@ def _batches(config, clf, articles: int, steps: int, seed: int = 0):
                          labels=config.model.labels)
     random.Random(seed).shuffle(arts)
     ds = WindowDataset(arts[:articles], clf, config.train.solo_fraction, config.train.seed, config.train.noise)
-    items = sorted(ds.items, key=lambda it: len(it["input_ids"]))
+    items = [it for it in ds.items if not context_only or len(it["window"].targets) > 1]
+    items = sorted(items, key=lambda it: len(it["input_ids"]))
     size = config.train.batch_size
     groups = [items[i:i + size] for i in range(0, len(items), size)]
-    picked = sorted(random.Random(seed + 1).sample(range(len(groups)), min(steps, len(groups))))
+    picked = range(len(groups)) if steps <= 0 else sorted(random.Random(seed + 1).sample(range(len(groups)), min(steps, len(groups))))
     collate = Collator(clf.tokenizer.pad_token_id)
     batches = [collate(groups[i]) for i in picked]
     solo = sum(1 for i in picked if all(len(it["window"].targets) == 1 for it in groups[i]))
@@ -74,11 +78,15 @@ def _autocast(config):
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default=str(ROOT / "configs" / "default.yaml"))
-    p.add_argument("--articles", type=int, default=120, help="training articles whose windows are drawn from")
-    p.add_argument("--steps", type=int, default=12, help="batches (optimizer steps) per timed pass")
+    p.add_argument("--articles", type=int, default=40, help="training articles whose windows are trained on")
+    p.add_argument("--steps", type=int, default=0,
+                   help="batches (optimizer steps) per timed pass, drawn at random; 0 (default) = all of them, "
+                        "one epoch over --articles articles")
     p.add_argument("--rounds", type=int, default=3, help="timed passes of each variant, interleaved")
     p.add_argument("--variant", action="append", default=[], metavar="NAME=OVERRIDES",
                    help="a variant: a name, '=', and space-separated overrides (repeatable; replaces the defaults)")
+    p.add_argument("--context-only", action="store_true",
+                   help="time only windows of several sentences (leave out the single-sentence solo windows)")
     p.add_argument("--json", help="also write the results here")
     args = p.parse_args(argv)
 
@@ -107,7 +115,7 @@ def main(argv=None) -> int:
         params = [q for q in net.parameters() if q.requires_grad]
         optimizer = torch.optim.AdamW(params, lr=config.train.learning_rate, weight_decay=config.train.weight_decay)
         if info is None:  # the batches of the first variant serve all (windows do not depend on the variants here)
-            batches, info = _batches(config, clf, args.articles, args.steps)
+            batches, info = _batches(config, clf, args.articles, args.steps, context_only=args.context_only)
         built[name] = (net, optimizer, _autocast(config), sum(q.numel() for q in params))
     print(f"{info['steps']} steps per pass ({info['solo_steps']} of single sentences), "
           f"{info['tokens_per_step']:.0f} token slots per step; torch threads {torch.get_num_threads()}")
