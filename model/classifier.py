@@ -668,7 +668,7 @@ def _load_network(path: Path, config: ModelConfig, engine: str = "auto"):
     else:
         encoder, tokenizer = load_encoder(config.base_model)
         add_lora(encoder, config.lora_targets, config.lora_r, config.lora_alpha, config.lora_dropout,
-                     config.lora_layers)
+                 config.lora_layers)
     network = SentenceWindowModel(encoder, len(config.labels), config.head_dropout)
     expected = {k for k in network.state_dict() if k.startswith("head.") or ".lora_" in k}
     missing = sorted(expected - set(state))

@@ -108,15 +108,14 @@ def _word_runs(text: str, n: int = COPY_RUN_WORDS) -> set:
 
 
 def test_no_evaluation_text_in_the_corpus(splits):
-    """The corpus is the project's own writing:
-    no sentence shares a run of eight words with the real-news evaluation set
-    (when ../shared has it)."""
+    """The corpus is the project's own writing: no sentence shares a run of
+    eight words with the real-news evaluation set (when ../shared has it)."""
     if not REALDEV.is_file():
         pytest.skip("../shared/realdev is not here")
     held_out = set()
     for art in load_articles(REALDEV):
         for s in art.sentences:
             held_out |= _word_runs(s.text)
-    texts = [(a.id, s.text) for arts in splits.values() for a in arts for s in a.sentences]
-    copied = [(art_id, text) for art_id, text in texts if _word_runs(text) & held_out]
+    copied = [(a.id, s.text) for arts in splits.values() for a in arts for s in a.sentences
+              if _word_runs(s.text) & held_out]
     assert copied == []

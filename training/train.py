@@ -196,7 +196,7 @@ def set_attention_dropout(encoder, p: float) -> int:
     ``attention_dropout`` rates where a model keeps a float); returns how many
     were set. On a CPU this dropout is costly: it draws one random number per
     attention weight, (batch x heads x length x length) per layer, and keeps
-    PyTorch's fused attention kernels out (docs/speed.md, training)."""
+    PyTorch's fused attention kernels out (docs/speed.md, "Training speed")."""
     from torch import nn  # noqa: PLC0415
 
     count = 0
