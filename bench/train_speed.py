@@ -22,7 +22,9 @@ of each round's ratio) are what to read, not the absolute seconds.
 
 Default variants: ``default`` (the config as written), ``attention-dropout-0.1``
 (the base model's own attention dropout, the recipe before session 10),
-``lora-layers-4`` (adapters in the top four layers only).
+``lora-layers-4`` (adapters in the top four layers only),
+``hidden-dropout-0.1`` (the base model's own hidden-state dropout, the recipe
+before session 11).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ DEFAULT_VARIANTS = {
     "default": [],
     "attention-dropout-0.1": ["--train.attention_dropout=0.1"],
     "lora-layers-4": ["--model.lora_layers=4"],
+    "hidden-dropout-0.1": ["--train.hidden_dropout=0.1"],
 }
 
 

@@ -32,6 +32,7 @@ def test_defaults_and_overrides():
         ("model:\n  context_tokens: 1\n", r"model.context_tokens must be 0 .* or at least 2"),
         ("model:\n  lora_layers: -1\n", r"model.lora_layers must be 0"),
         ("train:\n  attention_dropout: 1.5\n", r"train.attention_dropout must be in \[0, 1\)"),
+        ("train:\n  hidden_dropout: -0.1\n", r"train.hidden_dropout must be in \[0, 1\)"),
         ("train: 3\n", r"train: expected a mapping"),
         ("- a\n- b\n", r"top level must be a mapping"),
         ("train: [unclosed\n", r"not valid YAML"),

@@ -292,8 +292,25 @@ def test_attention_dropout_is_set_in_every_attention_block(tiny_clf, tmp_path, t
     assert encoder.config.attention_probs_dropout_prob == 0.0
     # through a training run: the key is read, logged and kept in the run's config
     run = train(_config(tmp_path, tiny_base, seed_article, **{"train.attention_dropout": 0, "train.epochs": 1}))
-    assert "attention dropout set to 0 in 2 attention blocks" in (run / "train.log").read_text()
+    assert "attention dropout set to 0 in 2 modules" in (run / "train.log").read_text()
     assert "attention_dropout: 0.0" in (run / "config.yaml").read_text()
+
+
+def test_hidden_dropout_is_set_after_embeddings_and_every_block(tiny_clf, tmp_path, tiny_base, seed_article):
+    from torch import nn
+
+    from factsift.training.train import set_hidden_dropout
+
+    encoder = tiny_clf.network.encoder
+    # the embeddings, and each of the two layers' attention output and feed-forward output
+    assert set_hidden_dropout(encoder, 0.0) == 5
+    rates = {n: m.p for n, m in encoder.named_modules() if isinstance(m, nn.Dropout)}
+    assert all(p == 0.0 for n, p in rates.items() if n.endswith(("output.dropout", "embeddings.dropout")))
+    assert any(p > 0 for n, p in rates.items() if n.endswith("attention.self.dropout"))  # the attention's own stays
+    assert encoder.config.hidden_dropout_prob == 0.0
+    run = train(_config(tmp_path, tiny_base, seed_article, **{"train.hidden_dropout": 0, "train.epochs": 1}))
+    assert "hidden-state dropout set to 0 in 5 modules" in (run / "train.log").read_text()
+    assert "hidden_dropout: 0.0" in (run / "config.yaml").read_text()
 
 
 def test_train_speed_benchmark_runs_its_variants(tmp_path, tiny_base, seed_article, capsys):

@@ -39,6 +39,7 @@ class TrainSection:
     solo_fraction: float = 0.0  # share of training sentences also seen alone, without context (0-1)
     noise: float = 0.0  # share of training sentences trained in a scraped-text variant instead (data/noise.py)
     attention_dropout: float | None = None  # dropout on the encoder's attention probabilities; None = the base model's own
+    hidden_dropout: float | None = None  # dropout on the encoder's hidden states; None = the base model's own
     label_smoothing: float = 0.0  # share of each target's probability spread over all labels in the loss (0-<1)
     calibrate: bool = True  # fit the temperature of the probabilities on dev after training (model/calibration.py)
     seed: int = 13
@@ -168,6 +169,8 @@ def _validate(cfg: TrainConfig) -> TrainConfig:
         (m.lora_r >= 1, "model.lora_r must be at least 1"),
         (t.attention_dropout is None or 0 <= t.attention_dropout < 1,
          "train.attention_dropout must be in [0, 1), or null for the base model's own"),
+        (t.hidden_dropout is None or 0 <= t.hidden_dropout < 1,
+         "train.hidden_dropout must be in [0, 1), or null for the base model's own"),
         (m.lora_layers >= 0, "model.lora_layers must be 0 (adapters in every layer) or the number of top layers to adapt"),
         (0 <= m.head_dropout < 1 and 0 <= m.lora_dropout < 1, "dropouts must be in [0, 1)"),
         (len(set(m.labels)) == len(m.labels) and len(m.labels) >= 2, "model.labels must hold at least two distinct labels"),

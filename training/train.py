@@ -210,14 +210,36 @@ def set_attention_dropout(encoder, p: float) -> int:
         elif isinstance(getattr(module, "attention_dropout", None), float):
             module.attention_dropout = p
             count += 1
-    for key in ("attention_probs_dropout_prob", "attention_dropout"):
-        if hasattr(encoder.config, key):
+    return _report_dropout(encoder, p, count, "attention", ("attention_probs_dropout_prob", "attention_dropout"))
+
+
+def set_hidden_dropout(encoder, p: float) -> int:
+    """Set the dropout on the hidden states of ``encoder``: after the
+    embeddings and after each attention block's and feed-forward block's
+    output projection (BERT-style ``*Embeddings``, ``*SelfOutput`` and
+    ``*Output`` modules); returns how many were set. The attention weights'
+    own dropout is :func:`set_attention_dropout`'s."""
+    from torch import nn  # noqa: PLC0415
+
+    count = 0
+    for module in encoder.modules():
+        name = type(module).__name__
+        if name.endswith(("Output", "Embeddings")) and isinstance(getattr(module, "dropout", None), nn.Dropout):
+            module.dropout.p = p
+            count += 1
+    return _report_dropout(encoder, p, count, "hidden-state", ("hidden_dropout_prob", "hidden_dropout", "dropout"))
+
+
+def _report_dropout(encoder, p: float, count: int, kind: str, config_keys) -> int:
+    for key in config_keys:
+        if isinstance(getattr(encoder.config, key, None), float):
             setattr(encoder.config, key, p)
+    key = "attention_dropout" if kind == "attention" else "hidden_dropout"
     if count == 0:
-        log.warning("train.attention_dropout: no attention block of this encoder (%s) has a dropout factsift knows "
-                    "how to set; its own attention dropout stays", type(encoder).__name__)
+        log.warning("train.%s: no module of this encoder (%s) has a %s dropout factsift knows how to set; "
+                    "its own stays", key, type(encoder).__name__, kind)
     else:
-        log.info("attention dropout set to %g in %d attention blocks", p, count)
+        log.info("%s dropout set to %g in %d modules", kind, p, count)
     return count
 
 
@@ -426,6 +448,8 @@ def build_classifier(config: TrainConfig, train_arts):
     clf.network.label_smoothing = config.train.label_smoothing
     if config.train.attention_dropout is not None:
         set_attention_dropout(clf.network.encoder, config.train.attention_dropout)
+    if config.train.hidden_dropout is not None:
+        set_hidden_dropout(clf.network.encoder, config.train.hidden_dropout)
     if config.train.class_weights:
         clf.network.class_weights.copy_(torch.tensor(_class_weights(train_arts, labels)))
     return clf

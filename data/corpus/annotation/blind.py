@@ -82,6 +82,7 @@ def kappa(batch):
     if (HERE / f"{batch}_adjudicated.tsv").exists():
         print("already adjudicated: the measured agreement is in agreement.json; not overwriting")
         return first, second
+    Path("/tmp/factsift_blind").mkdir(exist_ok=True)
     Path(f"/tmp/factsift_blind/{batch}_disagreements.tsv").write_text(
         "article_id\tindex\tpass1\tpass2\tsentence\n" + "\n".join(dis) + "\n", encoding="utf-8")
     return first, second
