@@ -210,7 +210,8 @@ def set_attention_dropout(encoder, p: float) -> int:
         elif isinstance(getattr(module, "attention_dropout", None), float):
             module.attention_dropout = p
             count += 1
-    return _report_dropout(encoder, p, count, "attention", ("attention_probs_dropout_prob", "attention_dropout"))
+    return _report_dropout(encoder, p, count, "attention_dropout", "attention",
+                           ("attention_probs_dropout_prob", "attention_dropout"))
 
 
 def set_hidden_dropout(encoder, p: float) -> int:
@@ -227,14 +228,15 @@ def set_hidden_dropout(encoder, p: float) -> int:
         if name.endswith(("Output", "Embeddings")) and isinstance(getattr(module, "dropout", None), nn.Dropout):
             module.dropout.p = p
             count += 1
-    return _report_dropout(encoder, p, count, "hidden-state", ("hidden_dropout_prob", "hidden_dropout", "dropout"))
+    return _report_dropout(encoder, p, count, "hidden_dropout", "hidden-state",
+                           ("hidden_dropout_prob", "hidden_dropout", "dropout"))
 
 
-def _report_dropout(encoder, p: float, count: int, kind: str, config_keys) -> int:
-    for key in config_keys:
-        if isinstance(getattr(encoder.config, key, None), float):
-            setattr(encoder.config, key, p)
-    key = "attention_dropout" if kind == "attention" else "hidden_dropout"
+def _report_dropout(encoder, p: float, count: int, key: str, kind: str, config_keys) -> int:
+    """Write ``p`` into the encoder config's own names for this dropout, and log what was set (``train.<key>``)."""
+    for name in config_keys:
+        if isinstance(getattr(encoder.config, name, None), float):
+            setattr(encoder.config, name, p)
     if count == 0:
         log.warning("train.%s: no module of this encoder (%s) has a %s dropout factsift knows how to set; "
                     "its own stays", key, type(encoder).__name__, kind)
