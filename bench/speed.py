@@ -22,12 +22,19 @@ Variants, each in its own process (so load time and peak memory are its own):
 * ``factsift-wholecontext``: the default path with context sentences whole,
   for a model trained with ``context_tokens`` > 0 (what the clipping saves;
   its labels differ a little, since the model was trained on clipped context).
+* ``factsift-noprefix``: the default path with no article prefix, for a model
+  trained with ``article_prefix`` > 0 (what the prefix costs; its labels
+  differ, since the model was trained with the prefix).
 * ``factsift-mixed``: the default path with ``dtype="mixed"``: bf16 matrix
   products with a float32 residual stream and LayerNorms, the default of
   sessions 3-7 (the default now carries the residual stream in bf16 too).
 * ``factsift``: the default path (``dtype="auto"``: bf16 weights on CPUs with
   AMX, fp32 elsewhere; on CPU, weights packed once for oneDNN with the bias
   and GELU fused into the matrix products).
+* ``factsift-ensemble`` (only with ``--ensemble DIR``): the default path
+  through an ensemble directory (``factsift ensemble``): every sentence once
+  per member, probabilities averaged; compared with ``factsift``, what the
+  ensemble costs.
 * ``factsift-compiled``: the default path with ``compile=True``
   (``torch.compile``; its compile time is reported apart, as ``warm-up``).
 
@@ -115,6 +122,10 @@ def _variant(name: str, model, threads: int) -> None:
         import dataclasses  # clipped context reads them a little differently: compare its speed, not its labels)
 
         clf.config = dataclasses.replace(clf.config, context_tokens=0)
+    if name == "factsift-noprefix":  # the default path without the article prefix (a model trained with one reads
+        import dataclasses  # windows without it differently: compare its speed, not its labels)
+
+        clf.config = dataclasses.replace(clf.config, article_prefix=0)
     if name == "factsift-session3":  # session 3's default: batches of 64 windows, no token budget, full last layer
         clf.max_batch_tokens = None
         C._takes_keep = lambda encoder: False
@@ -156,7 +167,7 @@ def _variant(name: str, model, threads: int) -> None:
     gold = [s.label for a in real for s in a.sentences]
     print(json.dumps({
         "variant": name, "dtype": str(clf.dtype), "threads": torch.get_num_threads(),
-        "engine": type(clf.network.encoder).__name__, "load_s": load_s, "warmup_s": warmup_s,
+        "engine": type(getattr(clf, "members", [clf])[0].network.encoder).__name__, "load_s": load_s, "warmup_s": warmup_s,
         "sentences": len(sentences), "passes": passes,
         "sentences_per_s": max(passes), "sentences_per_s_median": statistics.median(passes),
         "latency_p50_ms": 1000 * lat[len(lat) // 2], "latency_p95_ms": 1000 * lat[int(len(lat) * 0.95) - 1],
@@ -188,25 +199,30 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=5, help="timed passes of each variant, interleaved (default 5)")
     p.add_argument("--variants", help="comma-separated subset of the variants to run (plain-fp32 and factsift-fp32 "
                    "are always run: they are the references)")
+    p.add_argument("--ensemble", default=None, metavar="DIR",
+                   help="also time this ensemble directory (variant factsift-ensemble) against the single model")
     p.add_argument("--variant", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.variant:
         _variant(args.variant, args.model, args.threads)
         return 0
     every = ["plain-fp32", "factsift-fp32", "factsift-unpacked", "factsift-session3", "factsift-pad32",
-             "factsift-wholecontext", "factsift-mixed", "factsift", "factsift-compiled"]
-    names = every[:-1] if args.no_compile else every
+             "factsift-wholecontext", "factsift-noprefix", "factsift-mixed", "factsift", "factsift-compiled"]
+    if args.ensemble:
+        every.insert(every.index("factsift") + 1, "factsift-ensemble")
+    names = [n for n in every if not (args.no_compile and n == "factsift-compiled")]
     if args.variants:
         wanted = {v.strip() for v in args.variants.split(",") if v.strip()}
         if wanted - set(every):
             p.error(f"unknown variant(s) {', '.join(sorted(wanted - set(every)))}; choose from {', '.join(every)}")
-        names = [n for n in every if n in wanted | {"plain-fp32", "factsift-fp32"}]
+        names = [n for n in every if n in wanted | {"plain-fp32", "factsift-fp32", "factsift-ensemble"}]
     workers = {}
     try:
         for name in names:  # loaded one at a time, so that each load time is its own
             cmd = [sys.executable, __file__, "--variant", name, "--threads", str(args.threads)]
-            if args.model:
-                cmd += ["--model", args.model]
+            model = args.ensemble if name == "factsift-ensemble" else args.model
+            if model:
+                cmd += ["--model", model]
             log = tempfile.TemporaryFile("w+")  # a file, not a pipe: a full pipe would stall the worker
             workers[name] = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True)
             workers[name].log = log
@@ -245,6 +261,12 @@ def main(argv=None) -> int:
             line += (f", realdev macro-F1 {r['realdev_macro_f1'] - ref_f1:+.4f} vs factsift-fp32, "
                      f"argmax agreement {r['agreement_with_factsift_fp32']:.4f}")
         print(line)
+    if "factsift-ensemble" in results and "factsift" in results:
+        e, f = results["factsift-ensemble"], results["factsift"]
+        per_round = statistics.median(a / b for a, b in zip(e["passes"], f["passes"]))
+        print(f"factsift-ensemble against factsift: throughput {e['sentences_per_s'] / f['sentences_per_s']:.2f}x "
+              f"(best/best; median of the rounds' ratios {per_round:.2f}x), load {e['load_s']:.2f} s against "
+              f"{f['load_s']:.2f} s, peak memory {e['peak_rss_mb']:.0f} MB against {f['peak_rss_mb']:.0f} MB")
     print(f"load time in a fresh process: factsift {results['factsift']['load_s']:.2f} s, "
           f"plain transformers {base['load_s']:.2f} s")
     return 0

@@ -10,6 +10,8 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "SentenceClassifier": "factsift.model.classifier",
+    "EnsembleClassifier": "factsift.model.ensemble",
+    "build_ensemble": "factsift.model.ensemble",
     "SentencePrediction": "factsift.model.types",
     "ArticlePrediction": "factsift.model.types",
     "LABELS": "factsift.data.labels",

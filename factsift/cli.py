@@ -84,6 +84,17 @@ def _cmd_evaluate(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- ensemble
+def _cmd_ensemble(args) -> int:
+    from .model.ensemble import build_ensemble  # noqa: PLC0415
+
+    ens = build_ensemble(args.output, args.models, calibrate=args.calibrate, batch_size=args.batch_size)
+    cal = f"temperature {ens.temperature:g} fitted on {len(args.calibrate)} file(s)" if args.calibrate else "not calibrated"
+    print(f"ensemble of {len(ens.members)} models written to {args.output} ({cal}); "
+          f"it predicts about {len(ens.members)} times slower than one model")
+    return 0
+
+
 # ------------------------------------------------------------------- prior
 def _prior_arg(value: str):
     """``train``, ``adapt``, or the label prior read from a JSON file."""
@@ -464,6 +475,15 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--max-articles", type=int, default=1000, help="use the first N articles (default 1000)")
     q.add_argument("--output", default=None, help="write the JSON here instead of standard output")
     q.set_defaults(func=_cmd_prior)
+
+    n = sub.add_parser("ensemble", help="combine trained models into one that averages their probabilities")
+    n.add_argument("output", help="new directory for the ensemble (a model directory like any other)")
+    n.add_argument("models", nargs="+", help="two or more model directories (e.g. runs/NAME/model of runs with "
+                                             "different --train.seed)")
+    n.add_argument("--calibrate", nargs="+", default=None, metavar="FILE",
+                   help="labelled articles to fit the ensemble's temperature on (e.g. data/corpus/dev.jsonl)")
+    n.add_argument("--batch-size", type=int, default=64, help="windows per forward pass while calibrating")
+    n.set_defaults(func=_cmd_ensemble)
 
     s = sub.add_parser("split", help="split raw text into sentence spans (JSON Lines)")
     s.add_argument("inputs", nargs="*")

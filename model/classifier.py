@@ -168,6 +168,10 @@ class SentenceClassifier:
         if engine not in {"auto", "transformers"}:
             raise ValueError(f"engine must be 'auto' or 'transformers', found {engine!r}")
         path = Path(path) if path is not None else DEFAULT_MODEL_DIR
+        if cls is SentenceClassifier and _is_ensemble(path):  # several models, probabilities averaged
+            from .ensemble import EnsembleClassifier  # noqa: PLC0415
+
+            return EnsembleClassifier.from_pretrained(path, device=device, dtype=dtype, compile=compile, engine=engine)
         config, meta = _read_config(path)
         network, tokenizer, merged = _load_network(path, config, engine)
         clf = cls(network, tokenizer, config, device=device, dtype=dtype, compile=compile)
@@ -543,6 +547,12 @@ def _as_input(item):
     if isinstance(item, (list, tuple)):
         return _article_input(None, item, None)
     raise TypeError(f"cannot classify an item of type {type(item).__name__}; give str, list of str, Article or dict")
+
+
+def _is_ensemble(path: Path) -> bool:
+    from .ensemble import ENSEMBLE_TYPE, read_meta  # noqa: PLC0415
+
+    return path.is_dir() and read_meta(path).get("model_type") == ENSEMBLE_TYPE
 
 
 def _read_config(path: Path) -> tuple[ModelConfig, dict]:

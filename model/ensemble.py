@@ -1,0 +1,255 @@
+"""Ensembles: several trained models whose probabilities are averaged.
+
+Models trained by the same recipe with different seeds make different mistakes
+on real news, and the mean of their probabilities is right more often than any
+one of them (docs/model-selection.md, round 12). An ensemble costs one forward
+pass per member, so it predicts that many times slower than a single model:
+an option for accuracy, not the default.
+
+An ensemble is a model directory like any other, so ``from_pretrained``,
+``factsift predict --model`` and ``factsift evaluate --model`` take it::
+
+    factsift ensemble runs/ens3 runs/a/model runs/b/model runs/c/model --calibrate data/corpus/dev.jsonl
+
+Its ``config.json`` has ``model_type: factsift-ensemble`` and names its
+members, each a complete model directory under ``members/``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from pathlib import Path
+
+from .base import ModelNotFoundError
+from .classifier import CONFIG, MODEL_TYPE, SentenceClassifier, _read_calibration, _version
+
+ENSEMBLE_TYPE = "factsift-ensemble"
+MEMBERS_DIR = "members"
+
+
+class EnsembleClassifier(SentenceClassifier):
+    """A :class:`SentenceClassifier` whose probabilities are the mean of its
+    members' (each at its own calibrated temperature), re-read at the
+    ensemble's own temperature. Every prediction method of a single model
+    works unchanged; each sentence costs one forward pass per member."""
+
+    def __init__(self, members: list[SentenceClassifier]):  # noqa: D107 - no super().__init__: no network of its own
+        if len(members) < 2:
+            raise ValueError(f"an ensemble needs at least 2 members, found {len(members)}")
+        labels = members[0].labels
+        for i, m in enumerate(members[1:], 1):
+            if tuple(m.labels) != tuple(labels):
+                raise ValueError(f"ensemble member {i} has labels {', '.join(m.labels)}, member 0 has "
+                                 f"{', '.join(labels)}: members must share one label set, in the same order")
+        self.members = list(members)
+        first = members[0]
+        self.config = first.config  # the window the articles are read with; each member uses its own
+        self.tokenizer = first.tokenizer
+        self.network = None
+        self.device, self.dtype, self.mixed, self.compile = first.device, first.dtype, first.mixed, first.compile
+        self.temperature = 1.0
+        self.calibration_info: dict = {}
+        self.prior = None
+        priors = [m.train_prior for m in members]
+        self.train_prior = (None if any(p is None for p in priors)
+                            else {l: sum(p[l] for p in priors) / len(priors) for l in labels})
+
+    @property
+    def max_batch_tokens(self):
+        return self.members[0].max_batch_tokens
+
+    @max_batch_tokens.setter
+    def max_batch_tokens(self, value):
+        for m in self.members:
+            m.max_batch_tokens = value
+
+    # ---------------------------------------------------------------- loading
+    @classmethod
+    def from_pretrained(cls, path=None, *, device="cpu", dtype="auto", compile: bool = False,  # noqa: A002
+                        engine: str = "auto"):
+        """Load an ensemble directory written by :meth:`save_pretrained` (or ``factsift ensemble``)."""
+        if path is None:
+            raise ValueError("EnsembleClassifier.from_pretrained needs the ensemble's directory")
+        path = Path(path)
+        meta = read_meta(path)
+        if meta.get("model_type") != ENSEMBLE_TYPE:
+            raise ModelNotFoundError(f"{path / CONFIG} is not an ensemble (model_type {meta.get('model_type')!r}); "
+                                     "load it with SentenceClassifier.from_pretrained")
+        names = meta.get("members")
+        if not isinstance(names, list) or len(names) < 2 or not all(isinstance(n, str) for n in names):
+            raise ModelNotFoundError(f"{path / CONFIG}: 'members' must list at least 2 member directories; "
+                                     "the ensemble directory is damaged: rebuild it with `factsift ensemble`")
+        members = []
+        for name in names:
+            where = (path / name).resolve()
+            if path.resolve() not in where.parents:
+                raise ModelNotFoundError(f"{path / CONFIG}: member {name!r} lies outside the ensemble directory")
+            members.append(SentenceClassifier.from_pretrained(where, device=device, dtype=dtype, compile=compile,
+                                                              engine=engine))
+        try:
+            ens = cls(members)
+        except ValueError as exc:
+            raise ModelNotFoundError(f"{path}: {exc}") from None
+        _read_calibration(ens, {"calibration": meta.get("calibration")}, path / CONFIG)
+        return ens
+
+    def save_pretrained(self, path, *, card: str | None = None) -> Path:
+        """Write the ensemble directory atomically: every member under ``members/``, and its config.json."""
+        from ..training.io import atomic_directory  # noqa: PLC0415
+
+        with atomic_directory(path) as tmp:
+            names = []
+            for i, m in enumerate(self.members):
+                name = f"{MEMBERS_DIR}/{i}"
+                m.save_pretrained(tmp / name)
+                names.append(name)
+            write_meta(tmp, self, names)
+            if card:
+                (tmp / "README.md").write_text(card, encoding="utf-8")
+        return Path(path)
+
+    # ------------------------------------------------------------- prediction
+    def _prepare(self):
+        for m in self.members:
+            m._prepare()
+
+    def _classify(self, articles: list[list[str]], spec, batch_size: int, *, fragments: bool = True):
+        import numpy as np  # noqa: PLC0415
+
+        from ..data.splitter import is_fragment  # noqa: PLC0415
+        from .calibration import as_vector, reweight, rescale  # noqa: PLC0415
+
+        own_window = spec == self.config.window  # predict_articles: each member reads its own windows
+        total, cuts = None, None
+        for i, m in enumerate(self.members):
+            kept, m.prior = m.prior, None
+            try:
+                with warnings.catch_warnings():
+                    if i:  # the cut-sentence warning once, from the first member
+                        warnings.simplefilter("ignore")
+                    rows = m._classify(articles, m.config.window if own_window else spec, batch_size,
+                                       fragments=False)
+            finally:
+                m.prior = kept
+            probs = [np.array([[r[2][l] for l in self.labels] for r in art]).reshape(len(art), len(self.labels))
+                     for art in rows]
+            total = probs if total is None else [t + p for t, p in zip(total, probs)]
+            if cuts is None:
+                cuts = [[r[3] for r in art] for art in rows]
+        prior = train = None
+        if self.prior is not None:
+            prior, train = as_vector(self.prior, self.labels), as_vector(self.train_prior, self.labels, "training prior")
+        out = []
+        for a, t in enumerate(total):
+            p = t / len(self.members)
+            if len(p) and self.temperature != 1.0:
+                p = rescale(p, self.temperature)
+            if len(p) and prior is not None:
+                p = reweight(p, train, prior)
+            rows = list(p)
+            if fragments:
+                for i in range(1, len(rows)):
+                    if is_fragment(articles[a][i]):
+                        rows[i] = rows[i - 1]
+            res = []
+            for i, row in enumerate(rows):
+                best = int(row.argmax())
+                res.append((self.labels[best], float(row[best]),
+                            {l: float(v) for l, v in zip(self.labels, row)}, cuts[a][i]))
+            out.append(res)
+        return out
+
+
+def read_meta(path: Path) -> dict:
+    """The parsed config.json of a model directory (raises ModelNotFoundError with the fix when unreadable)."""
+    cfg = Path(path) / CONFIG
+    if not cfg.is_file():
+        return {}
+    try:
+        meta = json.loads(cfg.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelNotFoundError(f"{cfg} is not valid JSON ({exc}); the model directory is damaged: retrain or re-copy it") from None
+    return meta if isinstance(meta, dict) else {}
+
+
+def write_meta(where: Path, ens: EnsembleClassifier, names: list[str]) -> None:
+    meta = {"model_type": ENSEMBLE_TYPE, "factsift_version": _version(), "labels": list(ens.labels),
+            "members": names, "calibration": {"temperature": ens.temperature, **ens.calibration_info}}
+    if ens.train_prior is not None:
+        meta["train_label_prior"] = {l: round(v, 6) for l, v in ens.train_prior.items()}
+    (Path(where) / CONFIG).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+
+
+def build_ensemble(output, models: list, *, calibrate=None, batch_size: int = 64) -> EnsembleClassifier:
+    """Write an ensemble of the model directories ``models`` to ``output`` (a new
+    directory, written atomically; the members' files are copied, not re-saved).
+    ``calibrate``: labelled article files on which to fit the ensemble's
+    temperature (the dev split its members chose their checkpoints on), since
+    the mean of calibrated members is less confident than each of them."""
+    from ..training.io import OutputError, atomic_directory  # noqa: PLC0415
+
+    output = Path(output)
+    if output.exists():
+        raise OutputError(f"{output} already exists; give a new directory for the ensemble (nothing was written)")
+    models = [Path(m) for m in models]
+    if len(models) < 2:
+        raise ValueError(f"an ensemble needs at least 2 model directories, found {len(models)}")
+    for m in models:
+        if read_meta(m).get("model_type") == ENSEMBLE_TYPE:
+            raise ValueError(f"{m} is itself an ensemble; give its member directories instead")
+        if not m.is_dir() or read_meta(m).get("model_type") != MODEL_TYPE:
+            raise ModelNotFoundError(f"{m} is not a factsift model directory (no config.json with model_type "
+                                     f"{MODEL_TYPE!r}); give the model/ directory of a training run")
+    members = [SentenceClassifier.from_pretrained(m) for m in models]
+    ens = EnsembleClassifier(members)
+    info = fit_ensemble_temperature(ens, calibrate, batch_size) if calibrate else None
+    with atomic_directory(output) as tmp:
+        names = []
+        for i, m in enumerate(models):
+            name = f"{MEMBERS_DIR}/{i}"
+            shutil.copytree(m, tmp / name, ignore=shutil.ignore_patterns(".*"))
+            names.append(name)
+        write_meta(tmp, ens, names)
+        (tmp / "README.md").write_text(_card(ens, models, info), encoding="utf-8")
+    return ens
+
+
+def fit_ensemble_temperature(ens: EnsembleClassifier, paths, batch_size: int = 64) -> dict:
+    """Fit the ensemble's temperature on the gold sentences of labelled article files; returns what was fitted."""
+    import numpy as np  # noqa: PLC0415
+
+    from ..data.articles import load_articles  # noqa: PLC0415
+    from .calibration import fit_temperature, nll, rescale  # noqa: PLC0415
+
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    articles = [a for p in paths for a in load_articles(p)]
+    labels = list(ens.labels)
+    unknown = sorted({s.label for a in articles for s in a.sentences} - set(labels))
+    if unknown:
+        raise ValueError(f"the calibration articles use label(s) {', '.join(unknown)} that the ensemble does not "
+                         f"have ({', '.join(labels)})")
+    ens.set_temperature(1.0)
+    preds = ens.predict_articles([[s.text for s in a.sentences] for a in articles], batch_size=batch_size)
+    probs = np.array([[s.probabilities[l] for l in labels] for art in preds for s in art.sentences])
+    gold = [labels.index(s.label) for a in articles for s in a.sentences]
+    if not gold:
+        raise ValueError("the calibration articles have no labelled sentences")
+    t = fit_temperature(np.log(np.clip(probs, 1e-12, None)), gold, 0.25, 10.0)
+    info = {"fitted_on": ", ".join(str(p) for p in paths), "sentences": len(gold),
+            "nll_before": round(nll(probs, gold), 4), "nll_after": round(nll(rescale(probs, t), gold), 4)}
+    ens.set_temperature(t, **info)
+    return {"temperature": t, **info}
+
+
+def _card(ens: EnsembleClassifier, models: list[Path], info: dict | None) -> str:
+    lines = [f"# factsift ensemble of {len(models)} models", "",
+             "The mean of its members' probabilities (each at its own calibrated temperature), "
+             f"re-read at temperature {ens.temperature:g}"
+             + (f" (fitted on {info['fitted_on']}, {info['sentences']} sentences: NLL {info['nll_before']} -> "
+                f"{info['nll_after']})" if info else " (not calibrated)") + ".",
+             f"It costs one forward pass per member: about {len(models)} times a single model's prediction time.",
+             "", "Members (copied into members/):", ""]
+    lines += [f"- members/{i}: from {m}" for i, m in enumerate(models)]
+    return "\n".join(lines) + "\n"
