@@ -384,8 +384,6 @@ class SentenceClassifier:
         the sentence before it, the one it closes (LABELS.md, "Fragments")."""
         import torch  # noqa: PLC0415
 
-        from ..data.splitter import is_fragment  # noqa: PLC0415
-
         self._prepare()
         tok = self.tokenizer
         windows, cut_flags = [], []
@@ -423,22 +421,31 @@ class SentenceClassifier:
                     for k, target in enumerate(w.targets):
                         if target >= 0:
                             probs[w.article][target] = p[b, k]
-        out = []
-        for a, rows in enumerate(probs):
-            if fragments:
-                for i in range(1, len(rows)):
-                    if is_fragment(articles[a][i]):
-                        rows[i] = rows[i - 1]
-            res = []
-            for i, row in enumerate(rows):
-                best = int(row.argmax())
-                res.append((self.labels[best], float(row[best]),
-                            {l: float(v) for l, v in zip(self.labels, row)}, cut_flags[a][i]))
-            out.append(res)
-        return out
+        return _results(articles, probs, cut_flags, self.labels, fragments)
 
 
 # ------------------------------------------------------------------- helpers
+def _results(articles, probs, cut_flags, labels, fragments: bool):
+    """Per article, a (label, score, probabilities, truncated) tuple per sentence
+    from its row of probabilities; with ``fragments``, a unit with no letter or
+    digit takes the row of the sentence before it (LABELS.md, "Fragments")."""
+    from ..data.splitter import is_fragment  # noqa: PLC0415
+
+    out = []
+    for a, rows in enumerate(probs):
+        rows = list(rows)
+        if fragments:
+            for i in range(1, len(rows)):
+                if is_fragment(articles[a][i]):
+                    rows[i] = rows[i - 1]
+        res = []
+        for i, row in enumerate(rows):
+            best = int(row.argmax())
+            res.append((labels[best], float(row[best]), {l: float(v) for l, v in zip(labels, row)}, cut_flags[a][i]))
+        out.append(res)
+    return out
+
+
 def _takes_keep(encoder) -> bool:
     from .bert import BertEncoder  # noqa: PLC0415
 

@@ -23,7 +23,7 @@ import warnings
 from pathlib import Path
 
 from .base import ModelNotFoundError
-from .classifier import CONFIG, MODEL_TYPE, SentenceClassifier, _read_calibration, _version
+from .classifier import CONFIG, MODEL_TYPE, SentenceClassifier, _read_calibration, _results, _version
 
 ENSEMBLE_TYPE = "factsift-ensemble"
 MEMBERS_DIR = "members"
@@ -118,7 +118,6 @@ class EnsembleClassifier(SentenceClassifier):
     def _classify(self, articles: list[list[str]], spec, batch_size: int, *, fragments: bool = True):
         import numpy as np  # noqa: PLC0415
 
-        from ..data.splitter import is_fragment  # noqa: PLC0415
         from .calibration import as_vector, reweight, rescale  # noqa: PLC0415
 
         own_window = spec == self.config.window  # predict_articles: each member reads its own windows
@@ -141,25 +140,15 @@ class EnsembleClassifier(SentenceClassifier):
         prior = train = None
         if self.prior is not None:
             prior, train = as_vector(self.prior, self.labels), as_vector(self.train_prior, self.labels, "training prior")
-        out = []
-        for a, t in enumerate(total):
+        probs = []
+        for t in total:
             p = t / len(self.members)
             if len(p) and self.temperature != 1.0:
                 p = rescale(p, self.temperature)
             if len(p) and prior is not None:
                 p = reweight(p, train, prior)
-            rows = list(p)
-            if fragments:
-                for i in range(1, len(rows)):
-                    if is_fragment(articles[a][i]):
-                        rows[i] = rows[i - 1]
-            res = []
-            for i, row in enumerate(rows):
-                best = int(row.argmax())
-                res.append((self.labels[best], float(row[best]),
-                            {l: float(v) for l, v in zip(self.labels, row)}, cuts[a][i]))
-            out.append(res)
-        return out
+            probs.append(p)
+        return _results(articles, probs, cuts, self.labels, fragments)
 
 
 def read_meta(path: Path) -> dict:
