@@ -339,3 +339,23 @@ def test_train_speed_benchmark_runs_its_variants(tmp_path, tiny_base, seed_artic
     assert rows[2]["trainable"] < rows[0]["trainable"]  # adapters in one of the two layers
     assert "| noattn |" in capsys.readouterr().out
     assert bench.main(["--config", str(tmp_path / "c.yaml"), "--variant", "bad=--train.attention_dropout=2"]) == 2
+
+
+def test_init_seed_fixes_the_starting_weights_apart_from_the_seed(tmp_path, tiny_base, seed_article):
+    """Runs that share train.init_seed start from the same head and adapter; train.seed alone decides it by default."""
+    import torch
+
+    from factsift.training.train import build_classifier
+
+    def start(**over):
+        cfg = _config(tmp_path / "c", tiny_base, seed_article, **{"model.adapter": "lora", **over})
+        return build_classifier(cfg, []).network.state_dict()
+
+    def same(a, b):
+        return all(torch.equal(a[k], b[k]) for k in a if k.startswith("head.") or "lora_A" in k)
+
+    assert same(start(**{"train.seed": 7, "train.init_seed": 13}), start(**{"train.seed": 21, "train.init_seed": 13}))
+    assert same(start(**{"train.seed": 13}), start(**{"train.seed": 5, "train.init_seed": 13}))
+    assert not same(start(**{"train.seed": 7}), start(**{"train.seed": 21}))
+    with pytest.raises(Exception, match="init_seed: expected an integer"):
+        _config(tmp_path / "d", tiny_base, seed_article, **{"train.init_seed": "x"})

@@ -43,6 +43,7 @@ class TrainSection:
     label_smoothing: float = 0.0  # share of each target's probability spread over all labels in the loss (0-<1)
     calibrate: bool = True  # fit the temperature of the probabilities on dev after training (model/calibration.py)
     seed: int = 13
+    init_seed: int | None = None  # seeds the new head and adapter weights apart from seed (data order, dropout); None = seed
     early_stopping_patience: int = 2  # evaluations without dev macro-F1 gain; 0 = off
     evals_per_epoch: int = 1
     precision: str = "auto"  # auto | fp32 | bf16 | fp16; auto = bf16 on GPUs that have it, fp32 on CPU

@@ -444,8 +444,11 @@ def build_classifier(config: TrainConfig, train_arts):
     from ..model.classifier import SentenceClassifier  # noqa: PLC0415
 
     labels = config.model.labels
-    _set_seed(config.train.seed)
+    init_seed = config.train.init_seed
+    _set_seed(config.train.seed if init_seed is None else init_seed)
     clf = SentenceClassifier.build(config.model)
+    if init_seed is not None:  # runs that share an init_seed start from the same weights
+        _set_seed(config.train.seed)
     clf.train_prior = label_shares(train_arts, labels)  # saved with the model; the collapse watch's baseline
     clf.network.label_smoothing = config.train.label_smoothing
     if config.train.attention_dropout is not None:
