@@ -207,9 +207,9 @@ def main(argv=None) -> int:
         _variant(args.variant, args.model, args.threads)
         return 0
     if args.model:
-        from factsift.model.ensemble import ENSEMBLE_TYPE, read_meta
+        from factsift.model.classifier import _is_ensemble
 
-        if read_meta(Path(args.model)).get("model_type") == ENSEMBLE_TYPE:
+        if _is_ensemble(Path(args.model)):
             p.error(f"{args.model} is an ensemble: give it as --ensemble DIR (timed against a single --model)")
     every = ["plain-fp32", "factsift-fp32", "factsift-unpacked", "factsift-session3", "factsift-pad32",
              "factsift-wholecontext", "factsift-noprefix", "factsift-mixed", "factsift", "factsift-compiled"]

@@ -382,6 +382,10 @@ class SentenceClassifier:
         ``fragments``: a unit with no letter or digit (a stray closing quote or
         full stop that a sentence splitter cut off) takes the probabilities of
         the sentence before it, the one it closes (LABELS.md, "Fragments")."""
+        return _results(articles, *self._probabilities(articles, spec, batch_size), self.labels, fragments)
+
+    def _probabilities(self, articles: list[list[str]], spec: WindowSpec, batch_size: int):
+        """(per article, a row of label probabilities per sentence; per article, which sentences were cut)."""
         import torch  # noqa: PLC0415
 
         self._prepare()
@@ -421,7 +425,7 @@ class SentenceClassifier:
                     for k, target in enumerate(w.targets):
                         if target >= 0:
                             probs[w.article][target] = p[b, k]
-        return _results(articles, probs, cut_flags, self.labels, fragments)
+        return probs, cut_flags
 
 
 # ------------------------------------------------------------------- helpers
@@ -557,9 +561,21 @@ def _as_input(item):
 
 
 def _is_ensemble(path: Path) -> bool:
-    from .ensemble import ENSEMBLE_TYPE, read_meta  # noqa: PLC0415
+    from .ensemble import ENSEMBLE_TYPE  # noqa: PLC0415
 
-    return path.is_dir() and read_meta(path).get("model_type") == ENSEMBLE_TYPE
+    return path.is_dir() and _read_meta(path).get("model_type") == ENSEMBLE_TYPE
+
+
+def _read_meta(path: Path) -> dict:
+    """The parsed config.json of a model directory; {} when it has none (ModelNotFoundError when unreadable)."""
+    cfg = Path(path) / CONFIG
+    if not cfg.is_file():
+        return {}
+    try:
+        meta = json.loads(cfg.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelNotFoundError(f"{cfg} is not valid JSON ({exc}); the model directory is damaged: retrain or re-copy it") from None
+    return meta if isinstance(meta, dict) else {}
 
 
 def _read_config(path: Path) -> tuple[ModelConfig, dict]:
@@ -574,10 +590,7 @@ def _read_config(path: Path) -> tuple[ModelConfig, dict]:
     cfg = path / CONFIG
     if not cfg.is_file():
         raise ModelNotFoundError(f"{path} has no {CONFIG}; is it a factsift model directory (saved by save_pretrained)?")
-    try:
-        meta = json.loads(cfg.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelNotFoundError(f"{cfg} is not valid JSON ({exc}); the model directory is damaged: retrain or re-copy it") from None
+    meta = _read_meta(path)
     if meta.get("model_type") != MODEL_TYPE:
         raise ModelNotFoundError(
             f"{cfg} has model_type {meta.get('model_type')!r}, not {MODEL_TYPE!r}: this is not a factsift model. "

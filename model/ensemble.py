@@ -23,7 +23,7 @@ import warnings
 from pathlib import Path
 
 from .base import ModelNotFoundError
-from .classifier import CONFIG, MODEL_TYPE, SentenceClassifier, _read_calibration, _results, _version
+from .classifier import CONFIG, MODEL_TYPE, SentenceClassifier, _read_calibration, _read_meta, _version
 
 ENSEMBLE_TYPE = "factsift-ensemble"
 MEMBERS_DIR = "members"
@@ -73,7 +73,7 @@ class EnsembleClassifier(SentenceClassifier):
         if path is None:
             raise ValueError("EnsembleClassifier.from_pretrained needs the ensemble's directory")
         path = Path(path)
-        meta = read_meta(path)
+        meta = _read_meta(path)
         if meta.get("model_type") != ENSEMBLE_TYPE:
             raise ModelNotFoundError(f"{path / CONFIG} is not an ensemble (model_type {meta.get('model_type')!r}); "
                                      "load it with SentenceClassifier.from_pretrained")
@@ -115,7 +115,7 @@ class EnsembleClassifier(SentenceClassifier):
         for m in self.members:
             m._prepare()
 
-    def _classify(self, articles: list[list[str]], spec, batch_size: int, *, fragments: bool = True):
+    def _probabilities(self, articles: list[list[str]], spec, batch_size: int):
         import numpy as np  # noqa: PLC0415
 
         from .calibration import as_vector, reweight, rescale  # noqa: PLC0415
@@ -128,15 +128,12 @@ class EnsembleClassifier(SentenceClassifier):
                 with warnings.catch_warnings():
                     if i:  # the cut-sentence warning once, from the first member
                         warnings.simplefilter("ignore")
-                    rows = m._classify(articles, m.config.window if own_window else spec, batch_size,
-                                       fragments=False)
+                    rows, cut = m._probabilities(articles, m.config.window if own_window else spec, batch_size)
             finally:
                 m.prior = kept
-            probs = [np.array([[r[2][l] for l in self.labels] for r in art]).reshape(len(art), len(self.labels))
-                     for art in rows]
+            probs = [np.array(art, dtype=np.float64).reshape(len(art), len(self.labels)) for art in rows]
             total = probs if total is None else [t + p for t, p in zip(total, probs)]
-            if cuts is None:
-                cuts = [[r[3] for r in art] for art in rows]
+            cuts = cut if cuts is None else cuts
         prior = train = None
         if self.prior is not None:
             prior, train = as_vector(self.prior, self.labels), as_vector(self.train_prior, self.labels, "training prior")
@@ -148,19 +145,7 @@ class EnsembleClassifier(SentenceClassifier):
             if len(p) and prior is not None:
                 p = reweight(p, train, prior)
             probs.append(p)
-        return _results(articles, probs, cuts, self.labels, fragments)
-
-
-def read_meta(path: Path) -> dict:
-    """The parsed config.json of a model directory (raises ModelNotFoundError with the fix when unreadable)."""
-    cfg = Path(path) / CONFIG
-    if not cfg.is_file():
-        return {}
-    try:
-        meta = json.loads(cfg.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ModelNotFoundError(f"{cfg} is not valid JSON ({exc}); the model directory is damaged: retrain or re-copy it") from None
-    return meta if isinstance(meta, dict) else {}
+        return probs, cuts
 
 
 def write_meta(where: Path, ens: EnsembleClassifier, names: list[str]) -> None:
@@ -186,9 +171,10 @@ def build_ensemble(output, models: list, *, calibrate=None, batch_size: int = 64
     if len(models) < 2:
         raise ValueError(f"an ensemble needs at least 2 model directories, found {len(models)}")
     for m in models:
-        if read_meta(m).get("model_type") == ENSEMBLE_TYPE:
+        kind = _read_meta(m).get("model_type") if m.is_dir() else None
+        if kind == ENSEMBLE_TYPE:
             raise ValueError(f"{m} is itself an ensemble; give its member directories instead")
-        if not m.is_dir() or read_meta(m).get("model_type") != MODEL_TYPE:
+        if kind != MODEL_TYPE:
             raise ModelNotFoundError(f"{m} is not a factsift model directory (no config.json with model_type "
                                      f"{MODEL_TYPE!r}); give the model/ directory of a training run")
     members = [SentenceClassifier.from_pretrained(m) for m in models]
@@ -206,38 +192,30 @@ def build_ensemble(output, models: list, *, calibrate=None, batch_size: int = 64
 
 
 def fit_ensemble_temperature(ens: EnsembleClassifier, paths, batch_size: int = 64) -> dict:
-    """Fit the ensemble's temperature on the gold sentences of labelled article files; returns what was fitted."""
-    import numpy as np  # noqa: PLC0415
-
+    """Fit the ensemble's temperature on the gold sentences of labelled article files, as
+    training fits a single model's on dev; returns what was fitted."""
     from ..data.articles import load_articles  # noqa: PLC0415
-    from .calibration import fit_temperature, nll, rescale  # noqa: PLC0415
+    from ..training.evaluate import _check_labels, _gold_mode  # noqa: PLC0415
+    from ..training.train import calibrate  # noqa: PLC0415
 
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     articles = [a for p in paths for a in load_articles(p)]
-    labels = list(ens.labels)
-    unknown = sorted({s.label for a in articles for s in a.sentences} - set(labels))
-    if unknown:
-        raise ValueError(f"the calibration articles use label(s) {', '.join(unknown)} that the ensemble does not "
-                         f"have ({', '.join(labels)})")
-    ens.set_temperature(1.0)
-    preds = ens.predict_articles([[s.text for s in a.sentences] for a in articles], batch_size=batch_size)
-    probs = np.array([[s.probabilities[l] for l in labels] for art in preds for s in art.sentences])
-    gold = [labels.index(s.label) for a in articles for s in a.sentences]
-    if not gold:
+    _check_labels(ens, articles)
+    if not any(a.sentences for a in articles):
         raise ValueError("the calibration articles have no labelled sentences")
-    t = fit_temperature(np.log(np.clip(probs, 1e-12, None)), gold, 0.25, 10.0)
-    info = {"fitted_on": ", ".join(str(p) for p in paths), "sentences": len(gold),
-            "nll_before": round(nll(probs, gold), 4), "nll_after": round(nll(rescale(probs, t), gold), 4)}
-    ens.set_temperature(t, **info)
-    return {"temperature": t, **info}
+    ens.set_temperature(1.0)
+    info = calibrate(ens, _gold_mode(ens, articles, batch_size)[0])
+    info["fitted_on"] = ", ".join(str(p) for p in paths)
+    ens.set_temperature(info["temperature"], **{k: v for k, v in info.items() if k != "temperature"})
+    return info
 
 
 def _card(ens: EnsembleClassifier, models: list[Path], info: dict | None) -> str:
     lines = [f"# factsift ensemble of {len(models)} models", "",
              "The mean of its members' probabilities (each at its own calibrated temperature), "
              f"re-read at temperature {ens.temperature:g}"
-             + (f" (fitted on {info['fitted_on']}, {info['sentences']} sentences: NLL {info['nll_before']} -> "
-                f"{info['nll_after']})" if info else " (not calibrated)") + ".",
+             + (f" (fitted on {info['fitted_on']}, {info['sentences']} sentences: NLL {info['dev_nll_before']} -> "
+                f"{info['dev_nll_after']})" if info else " (not calibrated)") + ".",
              f"It costs one forward pass per member: about {len(models)} times a single model's prediction time.",
              "", "Members (copied into members/):", ""]
     lines += [f"- members/{i}: from {m}" for i, m in enumerate(models)]
