@@ -19,9 +19,15 @@ current paragraph after a single space; ``/`` starts the unit on a new line
 paragraph (two line breaks). The build computes the raw ``text`` and every
 unit's character span, so raw-text evaluation works on the corpus.
 
+Unlabelled text for distillation (``data/corpus/transfer/``) is written the
+same way without the label: after each ``=== ARTICLE`` header, one unit per
+line, a blank line between paragraphs.
+
 This module uses only the standard library so that it also runs as a script:
 ``python data/authoring.py check FILE...`` validates source files and prints
-label counts; ``python data/authoring.py build SRC_DIR OUT.jsonl`` builds.
+label counts; ``python data/authoring.py build SRC_DIR OUT.jsonl`` builds;
+``python data/authoring.py build-unlabelled SRC_DIR OUT.jsonl`` builds
+unlabelled text.
 """
 
 from __future__ import annotations
@@ -114,11 +120,44 @@ def parse_source(text: str, name: str = "<source>") -> list[dict]:
     return articles
 
 
-def parse_files(paths) -> list[dict]:
+def parse_unlabelled(text: str, name: str = "<source>") -> list[dict]:
+    """Parse unlabelled text: ``=== ARTICLE`` headers, then one unit per line (no label), a blank line
+    between paragraphs. Units on consecutive lines are joined by a line break."""
+    articles: list[dict] = []
+    current = None
+    pending_break = ""
+    for lineno, raw_line in enumerate(text.splitlines(), 1):
+        line = raw_line.strip()
+        if not line:
+            pending_break = "\n\n" if current is not None and current["sentences"] else ""
+            continue
+        header = _HEADER.match(line)
+        if header:
+            if current is not None and not current["sentences"]:
+                raise AuthoringError(f"{name}: article {current['id']!r} has no sentences")
+            meta = _parse_header(header.group(1), f"{name}:{lineno}")
+            current = {"id": meta.pop("id"), "text": "", "sentences": [], "meta": meta}
+            articles.append(current)
+            pending_break = ""
+            continue
+        if current is None:
+            raise AuthoringError(f"{name}:{lineno}: text before the first '=== ARTICLE id=...' header")
+        if current["sentences"]:
+            current["text"] += pending_break or "\n"
+        start = len(current["text"])
+        current["text"] += line
+        current["sentences"].append({"text": line, "start": start, "end": start + len(line)})
+        pending_break = ""
+    if current is not None and not current["sentences"]:
+        raise AuthoringError(f"{name}: article {current['id']!r} has no sentences")
+    return articles
+
+
+def parse_files(paths, parse=None) -> list[dict]:
     articles, seen = [], {}
     for path in paths:
         path = Path(path)
-        for art in parse_source(path.read_text(encoding="utf-8"), str(path)):
+        for art in (parse or parse_source)(path.read_text(encoding="utf-8"), str(path)):
             if art["id"] in seen:
                 raise AuthoringError(f"{path}: article id {art['id']!r} already used in {seen[art['id']]}")
             seen[art["id"]] = str(path)
@@ -128,16 +167,18 @@ def parse_files(paths) -> list[dict]:
 
 
 def _summary(articles) -> str:
-    counts = Counter(s["label"] for a in articles for s in a["sentences"])
+    counts = Counter(s.get("label") for a in articles for s in a["sentences"])
     n = sum(counts.values())
     parts = [f"{len(articles)} articles, {n} sentences"]
+    if None in counts:
+        return parts[0] + " (unlabelled)"
     parts += [f"{label} {counts.get(label, 0)}" for label in CODES.values()]
     return "; ".join(parts)
 
 
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] not in {"check", "build"}:
+    if not argv or argv[0] not in {"check", "build", "build-unlabelled"}:
         print(__doc__)
         return 2
     try:
@@ -146,7 +187,8 @@ def main(argv=None) -> int:
             print(_summary(articles))
         else:
             src, out = Path(argv[1]), Path(argv[2])
-            articles = parse_files(sorted(src.glob("*.txt")))
+            parse = parse_unlabelled if argv[0] == "build-unlabelled" else parse_source
+            articles = parse_files(sorted(src.glob("*.txt")), parse)
             with out.open("w", encoding="utf-8") as fh:
                 for art in articles:
                     fh.write(json.dumps(art, ensure_ascii=False) + "\n")

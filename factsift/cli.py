@@ -1,4 +1,4 @@
-"""The ``factsift`` command: train, evaluate, predict, prior, split.
+"""The ``factsift`` command: train, evaluate, predict, prior, ensemble, teach, split.
 
 Thin on purpose: every command calls the importable API. Errors a user can
 fix are printed as one ``error:`` line (exit status 2), never a traceback.
@@ -24,7 +24,7 @@ def _user_errors():
     from .training.rundir import RunExistsError  # noqa: PLC0415
 
     return (ArticleFormatError, ModelNotFoundError, ConfigError, LabelMismatchError, OutputError, RunLockedError,
-            RunExistsError, InputError, FileNotFoundError, IsADirectoryError, PermissionError, ValueError, TypeError)
+            RunExistsError, InputError, FileNotFoundError, FileExistsError, IsADirectoryError, PermissionError, ValueError, TypeError)
 
 
 class InputError(ValueError):
@@ -92,6 +92,19 @@ def _cmd_ensemble(args) -> int:
     cal = f"temperature {ens.temperature:g} fitted on {len(args.calibrate)} file(s)" if args.calibrate else "not calibrated"
     print(f"ensemble of {len(ens.members)} models written to {args.output} ({cal}); "
           f"it predicts about {len(ens.members)} times slower than one model")
+    return 0
+
+
+# ------------------------------------------------------------------- teach
+def _cmd_teach(args) -> int:
+    from .training.distill import write_teacher  # noqa: PLC0415
+
+    out = Path(args.output)
+    if out.exists() and not args.overwrite:
+        raise FileExistsError(f"{out} already exists; choose another --output, or pass --overwrite to replace it")
+    write_teacher(args.model, args.data, out, batch_size=args.batch_size)
+    print(f"teacher probabilities written to {out}; train on them with "
+          f"--data.teacher={out} --train.distill_weight=W (see docs/model-selection.md, round 13)")
     return 0
 
 
@@ -484,6 +497,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="labelled articles to fit the ensemble's temperature on (e.g. data/corpus/dev.jsonl)")
     n.add_argument("--batch-size", type=int, default=64, help="windows per forward pass while calibrating")
     n.set_defaults(func=_cmd_ensemble)
+
+    k = sub.add_parser("teach", help="write a model's probabilities for labelled articles, to distill it into "
+                                     "another (data.teacher)")
+    k.add_argument("--model", required=True, help="the teacher: a model directory, usually an ensemble")
+    k.add_argument("--data", nargs="+", required=True, help="labelled article files, usually the training split")
+    k.add_argument("--output", required=True, help="the teacher file to write (JSON Lines)")
+    k.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
+    k.add_argument("--batch-size", type=int, default=64, help="windows per forward pass, at most (default 64)")
+    k.set_defaults(func=_cmd_teach)
 
     s = sub.add_parser("split", help="split raw text into sentence spans (JSON Lines)")
     s.add_argument("inputs", nargs="*")

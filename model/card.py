@@ -62,6 +62,9 @@ def model_card(clf, config, metrics: dict, extra: str = "") -> str:
         f"- seed {config.train.seed}, learning rate {config.train.learning_rate}, epochs {config.train.epochs}, "
         f"batch {config.train.batch_size}, precision {config.train.precision}, class weights {config.train.class_weights}",
         f"- training time: {metrics.get('train_seconds')} s",
+        *([f"- distilled: {config.train.distill_weight:g} of the loss follows the teacher probabilities in "
+           f"{', '.join(config.data.teacher)} at temperature {config.train.distill_temperature:g}, the rest the gold labels"]
+          if config.data.teacher and config.train.distill_weight > 0 else []),
         "",
     ]
     for split in ("dev", "test"):

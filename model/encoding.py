@@ -170,8 +170,12 @@ def plan_batches(lengths: list[int], batch_size: int, max_tokens: int | None = N
 
 
 def collate(windows: list[Window], pad_id: int, labels: list[list[int]] | None = None,
-            pad_to_multiple: int = 1) -> dict:
+            pad_to_multiple: int = 1, teacher: list[list] | None = None) -> dict:
     """Pad a list of windows into tensors; ``labels[w][k]`` labels window w's sentence k.
+
+    ``teacher[w][k]``, when given, is a teacher's row of label probabilities
+    for window w's sentence k, or None (a context sentence, or no teacher):
+    it becomes a (windows, sentences, labels) tensor with zero rows for None.
 
     ``pad_to_multiple`` rounds the width up: fewer distinct shapes, so fewer
     compiled kernels and cached oneDNN primitives over a long prediction run."""
@@ -194,4 +198,12 @@ def collate(windows: list[Window], pad_id: int, labels: list[list[int]] | None =
         for b, row in enumerate(labels):
             lab[b, : len(row)] = torch.tensor(row, dtype=torch.long)
         batch["labels"] = lab
+    if teacher is not None:
+        width = next((len(p) for rows in teacher for p in rows if p is not None), 0)
+        soft = torch.zeros((len(windows), n_sent, width), dtype=torch.float32)
+        for b, rows in enumerate(teacher):
+            for k, p in enumerate(rows):
+                if p is not None:
+                    soft[b, k] = torch.tensor(p, dtype=torch.float32)
+        batch["teacher"] = soft
     return batch

@@ -117,6 +117,8 @@ class SentenceWindowModel(nn.Module):
         self.head = nn.Linear(hidden, num_labels)
         self.register_buffer("class_weights", torch.ones(num_labels), persistent=False)
         self.label_smoothing = 0.0  # training only (train.label_smoothing)
+        self.distill_weight = 0.0  # training only (train.distill_weight): share of the loss that follows a teacher
+        self.distill_temperature = 1.0  # training only (train.distill_temperature)
 
     @property
     def config(self):  # lets the HF Trainer find the encoder's config
@@ -137,12 +139,37 @@ class SentenceWindowModel(nn.Module):
         counts = member.sum(-1, keepdim=True).clamp(min=1.0)
         return sums / counts
 
-    def forward(self, input_ids, attention_mask, sentence_ids, labels=None, **_):
+    def forward(self, input_ids, attention_mask, sentence_ids, labels=None, teacher=None, **_):
         logits = self.head(self.dropout(self.pooled(input_ids, attention_mask, sentence_ids)))
         out = {"logits": logits}
         if labels is not None:
             labels = labels[:, : logits.shape[1]]
-            weight = self.class_weights.float()
-            loss_fn = nn.CrossEntropyLoss(weight=weight, ignore_index=-100, label_smoothing=self.label_smoothing)
-            out["loss"] = loss_fn(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1))
+            flat, gold = logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1)
+            distill = teacher is not None and self.distill_weight > 0
+            if not distill:
+                out["loss"] = self.gold_loss(flat, gold)
+            else:
+                soft = teacher[:, : logits.shape[1]].reshape(-1, logits.shape[-1])
+                # sentences of unlabelled (transfer) articles have a teacher row and no gold label
+                gold_part = self.gold_loss(flat, gold) if bool((gold != -100).any()) else flat.sum() * 0.0
+                out["loss"] = ((1 - self.distill_weight) * gold_part
+                               + self.distill_weight * self.distill_loss(flat, soft))
         return out
+
+    def gold_loss(self, logits, labels):
+        loss_fn = nn.CrossEntropyLoss(weight=self.class_weights.float(), ignore_index=-100,
+                                      label_smoothing=self.label_smoothing)
+        return loss_fn(logits, labels)
+
+    def distill_loss(self, logits, teacher):
+        """KL(teacher || student) at ``distill_temperature``, times its square (Hinton et al. 2015), over the
+        sentences with a teacher row; ``teacher`` holds probabilities, a row of zeros where there is none
+        (context sentences, padding)."""
+        t = self.distill_temperature
+        rows = teacher.sum(-1) > 0
+        if not bool(rows.any()):
+            return logits.sum() * 0.0
+        soft = torch.softmax(torch.log(teacher[rows].float().clamp(min=1e-8)) / t, dim=-1)
+        log_student = torch.log_softmax(logits[rows] / t, dim=-1)
+        kl = (soft * (torch.log(soft.clamp(min=1e-12)) - log_student)).sum(-1).mean()
+        return kl * t * t

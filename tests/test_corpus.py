@@ -107,9 +107,15 @@ def _word_runs(text: str, n: int = COPY_RUN_WORDS) -> set:
     return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
 
 
+TRANSFER = CORPUS.parent / "transfer" / "src"
+
+
 def test_no_evaluation_text_in_the_corpus(splits):
-    """The corpus is the project's own writing: no sentence shares a run of
-    eight words with the real-news evaluation set (when ../shared has it)."""
+    """The corpus, and the unlabelled transfer text beside it, are the project's
+    own writing: no sentence shares a run of eight words with the real-news
+    evaluation set (when ../shared has it)."""
+    from factsift.data.authoring import parse_files, parse_unlabelled
+
     if not REALDEV.is_file():
         pytest.skip("../shared/realdev is not here")
     held_out = set()
@@ -119,3 +125,6 @@ def test_no_evaluation_text_in_the_corpus(splits):
     copied = [(a.id, s.text) for arts in splits.values() for a in arts for s in a.sentences
               if _word_runs(s.text) & held_out]
     assert copied == []
+    transfer = parse_files(sorted(TRANSFER.glob("*.txt")), parse_unlabelled)
+    assert len(transfer) >= 300
+    assert [(a["id"], s["text"]) for a in transfer for s in a["sentences"] if _word_runs(s["text"]) & held_out] == []

@@ -24,6 +24,8 @@ class DataConfig:
     train: tuple[str, ...] = ("data/corpus/train.jsonl",)
     dev: tuple[str, ...] = ("data/corpus/dev.jsonl",)
     test: tuple[str, ...] = ("data/corpus/test.jsonl",)
+    teacher: tuple[str, ...] = ()  # teacher probabilities for the training articles (training/distill.py)
+    transfer: tuple[str, ...] = ()  # unlabelled articles trained on the teacher's probabilities alone
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class TrainSection:
     attention_dropout: float | None = None  # dropout on the encoder's attention probabilities; None = the base model's own
     hidden_dropout: float | None = None  # dropout on the encoder's hidden states; None = the base model's own
     label_smoothing: float = 0.0  # share of each target's probability spread over all labels in the loss (0-<1)
+    distill_weight: float = 0.0  # share of the loss that follows data.teacher's probabilities instead of the gold label (0-1)
+    distill_temperature: float = 1.0  # both distributions are softened at this temperature in that share of the loss
     calibrate: bool = True  # fit the temperature of the probabilities on dev after training (model/calibration.py)
     seed: int = 13
     init_seed: int | None = None  # seeds the new head and adapter weights apart from seed (data order, dropout); None = seed
@@ -150,6 +154,14 @@ def _validate(cfg: TrainConfig) -> TrainConfig:
         (0 <= t.solo_fraction <= 1, "train.solo_fraction must be between 0 and 1 (0 = every sentence only in its window)"),
         (0 <= t.noise <= 1, "train.noise must be between 0 and 1 (0 = every sentence as written)"),
         (0 <= t.label_smoothing < 1, "train.label_smoothing must be at least 0 and below 1 (0 = plain cross-entropy)"),
+        (0 <= t.distill_weight <= 1, "train.distill_weight must be between 0 and 1 (0 = gold labels only)"),
+        (t.distill_weight == 0 or bool(cfg.data.teacher),
+         "train.distill_weight is above 0 but data.teacher names no teacher file; write one with "
+         "`factsift teach MODEL --data TRAIN --output FILE` and set data.teacher, or set train.distill_weight=0"),
+        (not cfg.data.transfer or (bool(cfg.data.teacher) and t.distill_weight > 0),
+         "data.transfer (unlabelled articles) needs teacher probabilities: set data.teacher and "
+         "train.distill_weight above 0, or unset data.transfer"),
+        (t.distill_temperature > 0, "train.distill_temperature must be positive (1 = the teacher's probabilities as they are)"),
         (t.epochs > 0, "train.epochs must be positive"),
         (t.batch_size >= 1 and t.eval_batch_size >= 1, "train.batch_size and train.eval_batch_size must be at least 1"),
         (0 <= t.warmup_ratio < 1, "train.warmup_ratio must be in [0, 1)"),

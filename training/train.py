@@ -66,12 +66,15 @@ def _cpu_has_bf16() -> bool:
 class WindowDataset:
     """Training windows with their sentence labels (context sentences ignored)."""
 
-    def __init__(self, articles, clf, solo_fraction: float = 0.0, seed: int = 0, noise: float = 0.0):
+    def __init__(self, articles, clf, solo_fraction: float = 0.0, seed: int = 0, noise: float = 0.0,
+                 teacher: dict | None = None):
         """``solo_fraction``: that share of the sentences (drawn with ``seed``) is
         also a window of its own, with no context, so that the model learns to
         read a sentence without leaning on its neighbours (context dropout).
         ``noise``: that share of the sentences (drawn apart, with ``seed``) is
-        trained in a scraped-text variant instead (``data/noise.py``)."""
+        trained in a scraped-text variant instead (``data/noise.py``).
+        ``teacher``: per article id, a teacher's probability rows for its
+        sentences (training/distill.py), carried beside the gold labels."""
         import dataclasses  # noqa: PLC0415
         import random  # noqa: PLC0415
 
@@ -103,9 +106,13 @@ class WindowDataset:
                 self.solo += len(solo)
                 windows += solo
             for w in windows:
-                labels = [label_id[art.sentences[t].label] if t >= 0 else IGNORE for t in w.targets]
+                labels = [label_id.get(art.sentences[t].label, IGNORE) if t >= 0 else IGNORE for t in w.targets]
                 # input_ids lets the Trainer's length-grouped sampler batch windows of similar length
-                self.items.append({"input_ids": w.input_ids, "window": w, "labels": labels})
+                item = {"input_ids": w.input_ids, "window": w, "labels": labels}
+                if teacher is not None:
+                    rows = teacher[art.id]
+                    item["teacher"] = [rows[t] if t >= 0 else None for t in w.targets]
+                self.items.append(item)
 
     def __len__(self):
         return len(self.items)
@@ -121,7 +128,8 @@ class Collator:
     def __call__(self, items):
         from ..model.encoding import collate  # noqa: PLC0415
 
-        return collate([it["window"] for it in items], self.pad_id, [it["labels"] for it in items])
+        teacher = [it["teacher"] for it in items] if all("teacher" in it for it in items) else None
+        return collate([it["window"] for it in items], self.pad_id, [it["labels"] for it in items], teacher=teacher)
 
 
 def _compute_metrics(labels, learning_rate: float | None = None):
@@ -411,7 +419,19 @@ def _train_locked(config: TrainConfig, run_dir: Path, resume: bool, command: str
         labels = config.model.labels
         train_arts, dev_arts, test_arts = _load_splits(config, labels)
         clf = build_classifier(config, train_arts)
-        train_ds = WindowDataset(train_arts, clf, config.train.solo_fraction, config.train.seed, config.train.noise)
+        teacher, transfer = None, []
+        if config.data.teacher and config.train.distill_weight > 0:
+            from .distill import load_teacher  # noqa: PLC0415
+
+            transfer = load_articles(config.data.transfer, require_labels=False, labels=labels) if config.data.transfer else []
+            teacher = load_teacher(config.data.teacher, train_arts + transfer, labels)
+            log.info("distillation: %d training articles with teacher probabilities (%s), %d unlabelled transfer "
+                     "articles, weight %.2f, temperature %.1f", len(train_arts), ", ".join(config.data.teacher),
+                     len(transfer), config.train.distill_weight, config.train.distill_temperature)
+        elif config.data.teacher:
+            log.warning("data.teacher is set but train.distill_weight is 0: the teacher is not used")
+        train_ds = WindowDataset(train_arts + transfer, clf, config.train.solo_fraction, config.train.seed,
+                                 config.train.noise, teacher)
         dev_ds = WindowDataset(dev_arts, clf)
         log.info("train: %d articles, %d windows (%d of them single sentences without context); dev: %d articles, "
                  "%d windows; %d process(es)", len(train_arts), len(train_ds), train_ds.solo, len(dev_arts),
@@ -451,6 +471,8 @@ def build_classifier(config: TrainConfig, train_arts):
         _set_seed(config.train.seed)
     clf.train_prior = label_shares(train_arts, labels)  # saved with the model; the collapse watch's baseline
     clf.network.label_smoothing = config.train.label_smoothing
+    clf.network.distill_weight = config.train.distill_weight
+    clf.network.distill_temperature = config.train.distill_temperature
     if config.train.attention_dropout is not None:
         set_attention_dropout(clf.network.encoder, config.train.attention_dropout)
     if config.train.hidden_dropout is not None:
@@ -465,7 +487,12 @@ def _make_trainer(config, clf, train_ds, dev_ds, run_dir, device):
 
     steps_per_epoch = max(1, math.ceil(len(train_ds) / (config.train.batch_size * config.train.gradient_accumulation_steps)))
     args = _training_args(config, run_dir, device, steps_per_epoch)
-    callbacks = [_collapse_watch(prior_loss(clf.train_prior.values()), config.train.learning_rate, args.warmup_steps)]
+    callbacks = []
+    if not (config.data.teacher and config.train.distill_weight > 0):
+        # the teacher's share of the loss has no "label mix" level to compare with: distilled runs rely on
+        # the collapse check at each dev evaluation alone
+        callbacks.append(_collapse_watch(prior_loss(clf.train_prior.values()), config.train.learning_rate,
+                                         args.warmup_steps))
     if config.train.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.train.early_stopping_patience))
     head_lr = config.train.head_learning_rate
