@@ -131,6 +131,8 @@ def test_teacher_files_that_do_not_fit_are_refused_with_the_fix(tmp_path, tiny_c
     with pytest.raises(TeacherFileError, match="does not exist"):
         load_teacher([tmp_path / "nowhere.jsonl"], arts, labels)
     refused(rows[:1], r"no row for 1 training article\(s\): " + arts[1].id)
+    with pytest.raises(TeacherFileError, match="occurs twice in the training and transfer sets"):
+        load_teacher_ok(tmp_path, rows, arts + arts[:1], labels)
     refused("{not json\n", "line 1: not valid JSON")
     refused([{"id": arts[0].id}], "needs the fields id, digest, labels and probs")
     changed = dict(rows[0], digest=digest(["another sentence"]))
@@ -173,3 +175,15 @@ def test_unlabelled_source_text_builds_articles_without_labels(tmp_path):
         parse_unlabelled("stray line\n")
     with pytest.raises(AuthoringError, match="has no sentences"):
         parse_unlabelled("=== ARTICLE id=u-1 outlet=wire register=x\n\n")
+
+
+def test_transfer_articles_learn_from_the_teacher_alone(seed_article, caplog):
+    from factsift.data.articles import parse_article
+    from factsift.training.train import _unlabelled
+
+    art = parse_article(small_articles(seed_article, 1)[0], "seed")
+    with caplog.at_level(logging.INFO, logger="factsift"):
+        out = _unlabelled([art])
+    assert [s.text for s in out[0].sentences] == [s.text for s in art.sentences]
+    assert all(s.label is None for s in out[0].sentences)
+    assert f"{len(art.sentences)} labelled sentences there train on the teacher alone" in caplog.text

@@ -93,7 +93,12 @@ def load_teacher(paths, articles, labels) -> dict[str, list[list[float]]]:
                 rows[str(row["id"])] = (str(path), n, row)
     out = {}
     missing = []
+    seen = set()
     for art in articles:
+        if art.id in seen:
+            raise TeacherFileError(f"article id {art.id!r} occurs twice in the training and transfer sets, so a "
+                                   "teacher row cannot tell them apart; give every article its own id")
+        seen.add(art.id)
         found = rows.get(art.id)
         if found is None:
             missing.append(art.id)

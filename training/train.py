@@ -423,7 +423,7 @@ def _train_locked(config: TrainConfig, run_dir: Path, resume: bool, command: str
         if config.data.teacher and config.train.distill_weight > 0:
             from .distill import load_teacher  # noqa: PLC0415
 
-            transfer = load_articles(config.data.transfer, require_labels=False, labels=labels) if config.data.transfer else []
+            transfer = _unlabelled(load_articles(config.data.transfer, require_labels=False, labels=labels))
             teacher = load_teacher(config.data.teacher, train_arts + transfer, labels)
             log.info("distillation: %d training articles with teacher probabilities (%s), %d unlabelled transfer "
                      "articles, weight %.2f, temperature %.1f", len(train_arts), ", ".join(config.data.teacher),
@@ -455,6 +455,18 @@ def _train_locked(config: TrainConfig, run_dir: Path, resume: bool, command: str
             for name in ("factsift", "transformers.trainer"):
                 logging.getLogger(name).removeHandler(handler)
             handler.close()
+
+
+def _unlabelled(articles):
+    """Transfer articles learn from the teacher alone: any gold labels they carry are dropped (and said so)."""
+    import dataclasses  # noqa: PLC0415
+
+    labelled = sum(s.label is not None for a in articles for s in a.sentences)
+    if labelled:
+        log.info("data.transfer: %d labelled sentences there train on the teacher alone; put articles whose "
+                 "labels should count in data.train", labelled)
+    return [dataclasses.replace(a, sentences=tuple(dataclasses.replace(s, label=None) for s in a.sentences))
+            for a in articles]
 
 
 def build_classifier(config: TrainConfig, train_arts):
