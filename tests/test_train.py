@@ -359,3 +359,17 @@ def test_init_seed_fixes_the_starting_weights_apart_from_the_seed(tmp_path, tiny
     assert not same(start(**{"train.seed": 7}), start(**{"train.seed": 21}))
     with pytest.raises(Exception, match="init_seed: expected an integer"):
         _config(tmp_path / "d", tiny_base, seed_article, **{"train.init_seed": "x"})
+
+
+def test_a_missing_input_file_is_named_and_leaves_no_run_behind(tmp_path, tiny_base, seed_article):
+    """A typo in a data path fails before the run directory exists, so the corrected command runs."""
+    from factsift.training.config import ConfigError
+
+    for key, fix in (("data.train", "article set"), ("data.teacher", "factsift teach --model")):
+        over = {key: str(tmp_path / "typo.jsonl")}
+        if key == "data.teacher":
+            over["train.distill_weight"] = 0.5
+        cfg = _config(tmp_path / key, tiny_base, seed_article, **over)
+        with pytest.raises(ConfigError, match=f"{key}: .*typo.jsonl does not exist.*{fix}"):
+            train(cfg)
+        assert not (tmp_path / key / "run").exists()

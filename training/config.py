@@ -157,7 +157,7 @@ def _validate(cfg: TrainConfig) -> TrainConfig:
         (0 <= t.distill_weight <= 1, "train.distill_weight must be between 0 and 1 (0 = gold labels only)"),
         (t.distill_weight == 0 or bool(cfg.data.teacher),
          "train.distill_weight is above 0 but data.teacher names no teacher file; write one with "
-         "`factsift teach MODEL --data TRAIN --output FILE` and set data.teacher, or set train.distill_weight=0"),
+         "`factsift teach --model MODEL --data TRAIN --output FILE` and set data.teacher, or set train.distill_weight=0"),
         (not cfg.data.transfer or (bool(cfg.data.teacher) and t.distill_weight > 0),
          "data.transfer (unlabelled articles) needs teacher probabilities: set data.teacher and "
          "train.distill_weight above 0, or unset data.transfer"),

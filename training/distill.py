@@ -77,7 +77,7 @@ def load_teacher(paths, articles, labels) -> dict[str, list[list[float]]]:
         path = Path(path)
         if not path.is_file():
             raise TeacherFileError(f"teacher file {path} does not exist; write it with "
-                                   f"`factsift teach MODEL --data TRAIN --output {path}` or unset data.teacher")
+                                   f"`factsift teach --model MODEL --data TRAIN --output {path}` or unset data.teacher")
         with open(path, encoding="utf-8") as fh:
             for n, line in enumerate(fh, 1):
                 if not line.strip():

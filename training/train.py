@@ -333,6 +333,8 @@ def train(config: TrainConfig, *, resume: bool = False, command: str | None = No
     and seed. ``train.batch_size`` stays the global batch (windows per
     optimizer step), split evenly over the processes.
     """
+    if not resume:
+        _check_inputs(config)  # before the run directory exists: a typo must not leave a run behind it
     opened = distributed.init(_device(config))
     try:
         config, run_dir, lock, ckpt = _claim_run_dir(config, resume)
@@ -345,6 +347,17 @@ def train(config: TrainConfig, *, resume: bool = False, command: str | None = No
     finally:
         if opened:
             distributed.close()
+
+
+def _check_inputs(config: TrainConfig) -> None:
+    """Every file the config names exists (the articles themselves are checked when read)."""
+    d = config.data
+    for key in ("train", "dev", "test", "teacher", "transfer"):
+        for path in getattr(d, key):
+            if not Path(path).is_file():
+                fix = ("write it with `factsift teach --model MODEL --data TRAIN --output FILE`" if key == "teacher"
+                       else "give the path of a .jsonl or .tsv article set")
+                raise ConfigError(f"data.{key}: {path} does not exist (relative paths start where you run); {fix}")
 
 
 def _claim_run_dir(config: TrainConfig, resume: bool):
