@@ -19,7 +19,7 @@ current paragraph after a single space; ``/`` starts the unit on a new line
 paragraph (two line breaks). The build computes the raw ``text`` and every
 unit's character span, so raw-text evaluation works on the corpus.
 
-Unlabelled text for distillation (``data/corpus/transfer/``) is written the
+Unlabelled text for distillation (``data/transfer/``) is written the
 same way without the label: after each ``=== ARTICLE`` header, one unit per
 line, a blank line between paragraphs.
 
@@ -66,8 +66,11 @@ def _parse_header(rest: str, where: str) -> dict:
     return meta
 
 
-def parse_source(text: str, name: str = "<source>") -> list[dict]:
-    """Parse authoring-format text into article dicts (the JSON Lines schema)."""
+def parse_source(text: str, name: str = "<source>", *, labelled: bool = True) -> list[dict]:
+    """Parse authoring-format text into article dicts (the JSON Lines schema).
+
+    ``labelled=False`` reads unlabelled text: every line after a header is
+    one unit as it stands (no label code, no comments), on a line of its own."""
     articles: list[dict] = []
     current = None
     pending_break = ""  # separator to put before the next unit
@@ -86,22 +89,25 @@ def parse_source(text: str, name: str = "<source>") -> list[dict]:
             if current is not None and current["sentences"]:
                 pending_break = "\n\n"
             continue
-        if line.lstrip().startswith("#"):
+        if labelled and line.lstrip().startswith("#"):
             continue
-        header = _HEADER.match(line)
+        header = _HEADER.match(line.strip())
         if header:
             finish()
             meta = _parse_header(header.group(1), where)
             current = {"id": meta.pop("id"), "text": "", "sentences": [], "meta": meta}
             pending_break = ""
             continue
-        unit = _UNIT.match(line)
-        if not unit:
-            raise AuthoringError(f"{where}: expected 'L | sentence' with L in {'/'.join(CODES)}, found {line[:60]!r}")
+        if labelled:
+            unit = _UNIT.match(line)
+            if not unit:
+                raise AuthoringError(f"{where}: expected 'L | sentence' with L in {'/'.join(CODES)}, found {line[:60]!r}")
+            code, joiner, body = unit.group(1).upper(), unit.group(2), unit.group(3).strip()
+        else:
+            code, joiner, body = None, "/", line.strip()
         if current is None:
-            raise AuthoringError(f"{where}: unit before the first '=== ARTICLE id=...' header")
-        code, joiner, body = unit.group(1).upper(), unit.group(2), unit.group(3).strip()
-        if code not in CODES:
+            raise AuthoringError(f"{where}: {'unit' if labelled else 'text'} before the first '=== ARTICLE id=...' header")
+        if labelled and code not in CODES:
             raise AuthoringError(f"{where}: unknown label code {code!r}; use one of {', '.join(CODES)}")
         if not body:
             raise AuthoringError(f"{where}: empty sentence")
@@ -112,45 +118,17 @@ def parse_source(text: str, name: str = "<source>") -> list[dict]:
         current["text"] += sep
         start = len(current["text"])
         current["text"] += body
-        current["sentences"].append(
-            {"text": body, "label": CODES[code], "start": start, "end": start + len(body)}
-        )
+        current["sentences"].append({"text": body, **({"label": CODES[code]} if labelled else {}),
+                                     "start": start, "end": start + len(body)})
         pending_break = ""
     finish()
     return articles
 
 
 def parse_unlabelled(text: str, name: str = "<source>") -> list[dict]:
-    """Parse unlabelled text: ``=== ARTICLE`` headers, then one unit per line (no label), a blank line
-    between paragraphs. Units on consecutive lines are joined by a line break."""
-    articles: list[dict] = []
-    current = None
-    pending_break = ""
-    for lineno, raw_line in enumerate(text.splitlines(), 1):
-        line = raw_line.strip()
-        if not line:
-            pending_break = "\n\n" if current is not None and current["sentences"] else ""
-            continue
-        header = _HEADER.match(line)
-        if header:
-            if current is not None and not current["sentences"]:
-                raise AuthoringError(f"{name}: article {current['id']!r} has no sentences")
-            meta = _parse_header(header.group(1), f"{name}:{lineno}")
-            current = {"id": meta.pop("id"), "text": "", "sentences": [], "meta": meta}
-            articles.append(current)
-            pending_break = ""
-            continue
-        if current is None:
-            raise AuthoringError(f"{name}:{lineno}: text before the first '=== ARTICLE id=...' header")
-        if current["sentences"]:
-            current["text"] += pending_break or "\n"
-        start = len(current["text"])
-        current["text"] += line
-        current["sentences"].append({"text": line, "start": start, "end": start + len(line)})
-        pending_break = ""
-    if current is not None and not current["sentences"]:
-        raise AuthoringError(f"{name}: article {current['id']!r} has no sentences")
-    return articles
+    """Unlabelled text (data/transfer/): ``=== ARTICLE`` headers, then one unit per line, a blank line
+    between paragraphs; units on consecutive lines are joined by a line break."""
+    return parse_source(text, name, labelled=False)
 
 
 def parse_files(paths, parse=None) -> list[dict]:

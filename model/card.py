@@ -64,7 +64,7 @@ def model_card(clf, config, metrics: dict, extra: str = "") -> str:
         f"- training time: {metrics.get('train_seconds')} s",
         *([f"- distilled: {config.train.distill_weight:g} of the loss follows the teacher probabilities in "
            f"{', '.join(config.data.teacher)} at temperature {config.train.distill_temperature:g}, the rest the gold labels"]
-          if config.data.teacher and config.train.distill_weight > 0 else []),
+          if config.train.distill_weight > 0 else []),
         "",
     ]
     for split in ("dev", "test"):

@@ -433,7 +433,7 @@ def _train_locked(config: TrainConfig, run_dir: Path, resume: bool, command: str
         train_arts, dev_arts, test_arts = _load_splits(config, labels)
         clf = build_classifier(config, train_arts)
         teacher, transfer = None, []
-        if config.data.teacher and config.train.distill_weight > 0:
+        if config.train.distill_weight > 0:  # the config check makes sure data.teacher is set
             from .distill import load_teacher  # noqa: PLC0415
 
             transfer = _unlabelled(load_articles(config.data.transfer, require_labels=False, labels=labels))
@@ -513,7 +513,7 @@ def _make_trainer(config, clf, train_ds, dev_ds, run_dir, device):
     steps_per_epoch = max(1, math.ceil(len(train_ds) / (config.train.batch_size * config.train.gradient_accumulation_steps)))
     args = _training_args(config, run_dir, device, steps_per_epoch)
     callbacks = []
-    if not (config.data.teacher and config.train.distill_weight > 0):
+    if config.train.distill_weight == 0:
         # the teacher's share of the loss has no "label mix" level to compare with: distilled runs rely on
         # the collapse check at each dev evaluation alone
         callbacks.append(_collapse_watch(prior_loss(clf.train_prior.values()), config.train.learning_rate,
