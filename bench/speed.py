@@ -25,6 +25,9 @@ Variants, each in its own process (so load time and peak memory are its own):
 * ``factsift-noprefix``: the default path with no article prefix, for a model
   trained with ``article_prefix`` > 0 (what the prefix costs; its labels
   differ, since the model was trained with the prefix).
+* ``factsift-nolexical``: the default path without the model's lexical
+  expert (``model/lexical.py``), for a model that has one: what the expert
+  costs (its labels differ: the network's alone).
 * ``factsift-mixed``: the default path with ``dtype="mixed"``: bf16 matrix
   products with a float32 residual stream and LayerNorms, the default of
   sessions 3-7 (the default now carries the residual stream in bf16 too).
@@ -126,6 +129,8 @@ def _variant(name: str, model, threads: int) -> None:
         import dataclasses  # windows without it differently: compare its speed, not its labels)
 
         clf.config = dataclasses.replace(clf.config, article_prefix=0)
+    if name == "factsift-nolexical":  # the network alone (a model with a lexical expert mixes it in)
+        clf.set_lexical(None, 0)
     if name == "factsift-session3":  # session 3's default: batches of 64 windows, no token budget, full last layer
         clf.max_batch_tokens = None
         C._takes_keep = lambda encoder: False
@@ -212,7 +217,8 @@ def main(argv=None) -> int:
         if _is_ensemble(Path(args.model)):
             p.error(f"{args.model} is an ensemble: give it as --ensemble DIR (timed against a single --model)")
     every = ["plain-fp32", "factsift-fp32", "factsift-unpacked", "factsift-session3", "factsift-pad32",
-             "factsift-wholecontext", "factsift-noprefix", "factsift-mixed", "factsift", "factsift-compiled"]
+             "factsift-wholecontext", "factsift-noprefix", "factsift-nolexical", "factsift-mixed", "factsift",
+             "factsift-compiled"]
     if args.ensemble:
         every.insert(every.index("factsift") + 1, "factsift-ensemble")
     names = [n for n in every if not (args.no_compile and n == "factsift-compiled")]

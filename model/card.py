@@ -26,6 +26,16 @@ def _calibration_lines(clf) -> list[str]:
         lines.append(f"- Probabilities: softmax(logits / {clf.temperature:g}), the temperature fitted on "
                      f"{info['fitted_on']} ({info.get('sentences', '?')} sentences; NLL {info.get('dev_nll_before', '?')} "
                      f"-> {info.get('dev_nll_after', '?')}); labels are unchanged by it.")
+    lex = getattr(clf, "lexical", None)
+    if lex is not None:
+        li = getattr(clf, "lexical_info", {}) or {}
+        how = (f"fitted on {li['weight_fitted_on']} by log-loss ({li.get('dev_sentences', '?')} sentences; NLL "
+               f"{li.get('dev_nll_without', '?')} -> {li.get('dev_nll_with', '?')})" if li.get("weight_fitted_on")
+               else "set in the training config")
+        lines.append(f"- Lexical expert: TF-IDF word and character n-grams with logistic regression "
+                     f"({len(lex.word_vocab) + len(lex.char_vocab):,} terms, fitted on {li.get('sentences', '?')} "
+                     f"training sentences), mixed in as p ∝ p_network^{1 - clf.lexical_weight:g} · "
+                     f"p_lexical^{clf.lexical_weight:g}, the weight {how}. Files: lexical.json, lexical.safetensors.")
     if getattr(clf, "train_prior", None):
         shares = ", ".join(f"{l} {v:.3f}" for l, v in clf.train_prior.items())
         lines.append(f"- Training label mix: {shares}. `--prior adapt` (or `clf.set_prior(clf.estimate_prior(articles))`) "

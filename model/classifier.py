@@ -126,6 +126,10 @@ class SentenceClassifier:
         self.calibration_info: dict = {}  # how the temperature was fitted (saved beside it in config.json)
         self.train_prior: dict[str, float] | None = None  # label shares of the training sentences
         self.prior: dict[str, float] | None = None  # None: the training prior (no change)
+        # a lexical expert (model/lexical.py) whose log-probabilities are mixed in at lexical_weight
+        self.lexical = None
+        self.lexical_weight: float = 0.0
+        self.lexical_info: dict = {}
 
     # ---------------------------------------------------------------- building
     @classmethod
@@ -177,6 +181,7 @@ class SentenceClassifier:
         clf = cls(network, tokenizer, config, device=device, dtype=dtype, compile=compile)
         clf._merged_lora = merged
         _read_calibration(clf, meta, path / CONFIG)
+        _read_lexical(clf, meta, path)
         return clf
 
     def save_pretrained(self, path, *, card: str | None = None) -> Path:
@@ -200,6 +205,9 @@ class SentenceClassifier:
             meta["calibration"] = {"temperature": self.temperature, **self.calibration_info}
             if self.train_prior is not None:
                 meta["train_label_prior"] = dict(self.train_prior)
+            if self.lexical is not None:
+                self.lexical.save(tmp)
+                meta["lexical"] = {"weight": self.lexical_weight, **self.lexical_info}
             (tmp / CONFIG).write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
             if card:
                 (tmp / "README.md").write_text(card, encoding="utf-8")
@@ -220,6 +228,20 @@ class SentenceClassifier:
             raise ValueError(f"temperature must be a positive number, found {temperature!r}")
         self.temperature = t
         self.calibration_info = dict(info)
+
+    def set_lexical(self, expert, weight: float, **info) -> None:
+        """Mix a :class:`~factsift.model.lexical.LexicalExpert` into the probabilities:
+        ``p ∝ p_network ** (1 - weight) * p_lexical ** weight`` (``expert=None`` removes it)."""
+        try:
+            w = float(weight)
+        except (TypeError, ValueError):
+            raise ValueError(f"the lexical weight must be a number from 0 to 1, found {weight!r}") from None
+        if not 0.0 <= w <= 1.0:
+            raise ValueError(f"the lexical weight must be a number from 0 to 1, found {weight!r}")
+        if expert is not None and tuple(expert.labels) != tuple(self.labels):
+            raise ValueError(f"the lexical expert's labels {list(expert.labels)} are not the model's {list(self.labels)}")
+        self.lexical, self.lexical_weight = expert, (w if expert is not None else 0.0)
+        self.lexical_info = dict(info) if expert is not None else {}
 
     def set_prior(self, prior) -> None:
         """Read the probabilities as if the labels were distributed as ``prior``
@@ -419,12 +441,26 @@ class SentenceClassifier:
                 keep = (sid >= 0) & targets.to(sid.device).gather(1, sid.clamp(min=0))
                 logits = self._logits(batch, keep).float()
                 p = torch.softmax(logits / self.temperature, dim=-1).cpu().numpy()
-                if prior is not None:
-                    p = reweight(p, train, prior)
                 for b, w in enumerate(batch_windows):
                     for k, target in enumerate(w.targets):
                         if target >= 0:
                             probs[w.article][target] = p[b, k]
+        if self.lexical is not None and self.lexical_weight > 0 or prior is not None:
+            import numpy as np  # noqa: PLC0415
+
+            from .lexical import mix  # noqa: PLC0415
+
+            rows = [np.array(p, dtype=np.float64).reshape(len(p), -1) for p in probs]
+            if self.lexical is not None and self.lexical_weight > 0:
+                lex = self.lexical.log_proba([s for sents in articles for s in sents])
+                start = 0
+                for a, r in enumerate(rows):
+                    if len(r):
+                        rows[a] = mix(np.log(np.clip(r, 1e-12, None)), lex[start:start + len(r)], self.lexical_weight)
+                    start += len(r)
+            if prior is not None:
+                rows = [reweight(r, train, prior) if len(r) else r for r in rows]
+            probs = [list(r) for r in rows]
         return probs, cut_flags
 
 
@@ -611,6 +647,20 @@ def _read_calibration(clf: SentenceClassifier, meta: dict, where: Path) -> None:
             clf.train_prior = as_mapping(as_vector(meta["train_label_prior"], clf.labels, "training prior"), clf.labels)
     except (TypeError, ValueError) as exc:
         raise ModelNotFoundError(f"{where}: {exc}; fix or remove that entry") from None
+
+
+def _read_lexical(clf: SentenceClassifier, meta: dict, path: Path) -> None:
+    """The lexical expert and its weight, when config.json names one (models from round 14 on)."""
+    entry = meta.get("lexical")
+    if not entry:
+        return
+    from .lexical import LexicalError, LexicalExpert  # noqa: PLC0415
+
+    try:
+        expert = LexicalExpert.load(path, clf.labels)
+        clf.set_lexical(expert, entry["weight"], **{k: v for k, v in entry.items() if k != "weight"})
+    except (LexicalError, KeyError, TypeError, ValueError) as exc:
+        raise ModelNotFoundError(f"{path / CONFIG}, entry 'lexical': {exc}") from None
 
 
 def _read_weights(path: Path) -> dict:

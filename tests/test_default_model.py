@@ -25,6 +25,9 @@ def test_default_model_is_small_and_complete():
     # calibrated on dev when trained, and it knows its training label mix (for --prior adapt)
     assert config["calibration"]["fitted_on"] == "dev" and 1.0 < config["calibration"]["temperature"] < 3.0
     assert tuple(config["train_label_prior"]) == LABELS
+    # the lexical expert ships beside the network, its weight fitted on dev (docs/model-selection.md, round 14)
+    assert {"lexical.json", "lexical.safetensors"} <= set(files)
+    assert config["lexical"]["weight_fitted_on"] == "dev" and 0 < config["lexical"]["weight"] <= 0.6
 
 
 def test_default_model_adapts_to_a_collection(default_clf, seed_article):

@@ -45,6 +45,8 @@ class TrainSection:
     label_smoothing: float = 0.0  # share of each target's probability spread over all labels in the loss (0-<1)
     distill_weight: float = 0.0  # share of the loss that follows data.teacher's probabilities instead of the gold label (0-1)
     distill_temperature: float = 1.0  # both distributions are softened at this temperature in that share of the loss
+    lexical_expert: bool = False  # fit a TF-IDF + logistic-regression expert on train and mix it in (model/lexical.py)
+    lexical_weight: float | None = None  # its weight in the mix (0-1); None = fitted on dev by log-loss
     calibrate: bool = True  # fit the temperature of the probabilities on dev after training (model/calibration.py)
     seed: int = 13
     init_seed: int | None = None  # seeds the new head and adapter weights apart from seed (data order, dropout); None = seed
@@ -161,6 +163,8 @@ def _validate(cfg: TrainConfig) -> TrainConfig:
         (not cfg.data.transfer or (bool(cfg.data.teacher) and t.distill_weight > 0),
          "data.transfer (unlabelled articles) needs teacher probabilities: set data.teacher and "
          "train.distill_weight above 0, or unset data.transfer"),
+        (t.lexical_weight is None or 0 <= t.lexical_weight <= 1,
+         "train.lexical_weight must be between 0 and 1, or null to fit it on dev"),
         (t.distill_temperature > 0, "train.distill_temperature must be positive (1 = the teacher's probabilities as they are)"),
         (t.epochs > 0, "train.epochs must be positive"),
         (t.batch_size >= 1 and t.eval_batch_size >= 1, "train.batch_size and train.eval_batch_size must be at least 1"),

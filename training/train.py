@@ -460,7 +460,7 @@ def _train_locked(config: TrainConfig, run_dir: Path, resume: bool, command: str
         trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
         elapsed = time.time() - started
         if main:
-            _finish(config, clf, trainer, run_dir, dev_arts, test_arts, elapsed)
+            _finish(config, clf, trainer, run_dir, dev_arts, test_arts, elapsed, train_arts)
         distributed.barrier()  # the other ranks return once the run directory is complete
         return run_dir
     finally:
@@ -552,7 +552,7 @@ def _set_head_rate(optimizer, head, rate: float) -> None:
         optimizer.add_param_group(group)
 
 
-def _finish(config, clf, trainer, run_dir, dev_arts, test_arts, elapsed) -> Path:
+def _finish(config, clf, trainer, run_dir, dev_arts, test_arts, elapsed, train_arts=()) -> Path:
     import json  # noqa: PLC0415
 
     import torch  # noqa: PLC0415
@@ -571,6 +571,10 @@ def _finish(config, clf, trainer, run_dir, dev_arts, test_arts, elapsed) -> Path
         metrics["temperature_fit"] = calibrate(clf, dev["records"])
         log.info("temperature %.3f fitted on dev: NLL %.4f -> %.4f", clf.temperature,
                  metrics["temperature_fit"]["dev_nll_before"], metrics["temperature_fit"]["dev_nll_after"])
+        dev = score_articles(clf, dev_arts)
+    if config.train.lexical_expert:
+        metrics["lexical"] = fit_lexical(clf, train_arts, dev["records"], config.train.lexical_weight,
+                                         config.train.seed)
         dev = score_articles(clf, dev_arts)
     metrics["dev"] = dev["metrics"]
     if test_arts:
@@ -593,6 +597,41 @@ def label_shares(articles, labels) -> dict[str, float]:
             counts[s.label] += 1
     total = sum(counts.values()) or 1
     return {l: round(c / total, 6) for l, c in counts.items()}
+
+
+def fit_lexical(clf, train_arts, dev_records: list[dict], weight: float | None, seed: int = 0) -> dict:
+    """Fit a lexical expert (model/lexical.py) on the training sentences and set
+    it on ``clf`` with ``weight``, or with the weight of lowest log-loss on
+    ``dev_records`` (the dev split scored with the network alone) when
+    ``weight`` is None; returns what was fitted, for metrics and the model card."""
+    import numpy as np  # noqa: PLC0415
+
+    from ..model.lexical import LexicalError, LexicalExpert, fit_weight  # noqa: PLC0415
+
+    labels = list(clf.labels)
+    sentences = [s for a in train_arts for s in a.sentences if s.label is not None]
+    started = time.time()
+    try:
+        expert = LexicalExpert.fit([s.text for s in sentences], [s.label for s in sentences], labels, seed=seed)
+    except LexicalError as exc:
+        log.warning("no lexical expert: %s", exc)
+        return {"fitted": False, "reason": str(exc)}
+    info = {"fitted_on": "train", "sentences": len(sentences),
+            "terms": len(expert.word_vocab) + len(expert.char_vocab)}
+    if weight is None:
+        probs = np.array([[r["probabilities"][l] for l in labels] for r in dev_records])
+        gold = [labels.index(r["gold"]) for r in dev_records]
+        weight, fit = fit_weight(probs, expert.log_proba([r["text"] for r in dev_records]), gold)
+        info.update({"weight_fitted_on": "dev", "dev_sentences": len(dev_records), "dev_nll_without": fit["nll_without"],
+                     "dev_nll_with": fit["nll_with"]})
+        log.info("lexical expert: %d terms from %d training sentences; weight %.2f fitted on dev: NLL %.4f -> %.4f "
+                 "(%.0f s)", info["terms"], len(sentences), weight, fit["nll_without"], fit["nll_with"],
+                 time.time() - started)
+    else:
+        log.info("lexical expert: %d terms from %d training sentences; weight %.2f (train.lexical_weight)",
+                 info["terms"], len(sentences), weight)
+    clf.set_lexical(expert, weight, **info)
+    return {"weight": weight, **info}
 
 
 TEMPERATURE_RANGE = (0.25, 10.0)  # beyond these a dev split says more about itself than about the model
