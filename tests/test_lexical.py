@@ -209,3 +209,25 @@ def test_a_corpus_too_small_for_the_expert_trains_without_it(tmp_path, tiny_base
 def test_the_weight_setting_is_checked(tmp_path, tiny_base, seed_article):
     with pytest.raises(ConfigError, match="lexical_weight"):
         _config(tmp_path, tiny_base, seed_article, **{"train.lexical_weight": 1.5})
+
+
+def test_ensemble_members_keep_their_experts(tmp_path, tiny_clf, tiny_config, seed_article):
+    import torch
+
+    from factsift import SentenceClassifier
+    from factsift.model.ensemble import build_ensemble
+
+    expert = LexicalExpert.fit(*_sentences(), LABELS)
+    tiny_clf.set_lexical(expert, 0.5)
+    a = tiny_clf.save_pretrained(tmp_path / "a")
+    torch.manual_seed(1)
+    b = SentenceClassifier.build(tiny_config).save_pretrained(tmp_path / "b")
+    build_ensemble(tmp_path / "ens", [a, b])
+    ens = SentenceClassifier.from_pretrained(tmp_path / "ens", dtype="float32")
+    assert ens.members[0].lexical_weight == 0.5 and ens.members[1].lexical is None
+    sents = [s["text"] for s in seed_article["sentences"]][:6]
+    got = ens.predict_article(sentences=sents).sentences[2].probabilities
+    one, two = (SentenceClassifier.from_pretrained(p, dtype="float32").predict_article(sentences=sents)
+                for p in (a, b))
+    want = [(one.sentences[2].probabilities[l] + two.sentences[2].probabilities[l]) / 2 for l in LABELS]
+    assert [got[l] for l in LABELS] == pytest.approx(want, abs=1e-4)
