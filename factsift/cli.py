@@ -69,7 +69,7 @@ def _cmd_evaluate(args) -> int:
     baselines = () if args.no_baselines else tuple(args.baselines.split(","))
     m = evaluate(args.model, args.data, args.output, mode=args.mode, baselines=baselines,
                  baseline_train=args.baseline_train, device=args.device, dtype=args.dtype, batch_size=args.batch_size,
-                 prior=prior)
+                 prior=prior, lexical=not args.no_lexical)
     ci = m.get("macro_f1_interval")
     print(f"macro-F1 {m['macro_f1']:.4f}" + (f" (95% interval {ci['low']:.3f}-{ci['high']:.3f} over articles)" if ci else "")
           + f"  accuracy {m['accuracy']:.4f}  ECE {m['calibration']['ece']:.4f}  ({m['n']} sentences)")
@@ -375,6 +375,8 @@ def _cmd_predict(args) -> int:
     if prior == "adapt":
         _check_sample(_expand(args.inputs), args.prior_sample, "--prior adapt", "--prior-sample")
     clf = SentenceClassifier.from_pretrained(args.model, device=args.device, dtype=args.dtype, compile=args.compile)
+    if args.no_lexical:  # the network's probabilities alone (each member's, for an ensemble)
+        clf.set_lexical(None, 0)
     if args.max_batch_tokens is not None:
         clf.max_batch_tokens = args.max_batch_tokens or None
     if prior == "adapt":
@@ -516,6 +518,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="label mix the probabilities assume: train (the training corpus', default), adapt "
                               "(estimated from the input itself by EM, no labels used), or a JSON file of shares "
                               "from `factsift prior`; see docs/model-selection.md")
+        cmd.add_argument("--no-lexical", action="store_true",
+                         help="leave out the model's lexical expert: the network's probabilities alone "
+                              "(docs/model-selection.md, round 14)")
     for cmd in (e, r, q):
         cmd.add_argument("--device", default="cpu", help="cpu or cuda")
         cmd.add_argument("--dtype", default="auto", help="auto (bf16 on AMX CPUs), float32, bfloat16, or mixed (bf16 products, float32 residual stream)")

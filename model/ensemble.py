@@ -55,6 +55,16 @@ class EnsembleClassifier(SentenceClassifier):
         priors = [m.train_prior for m in members]
         self.train_prior = (None if any(p is None for p in priors)
                             else {l: sum(p[l] for p in priors) / len(priors) for l in labels})
+        self.lexical, self.lexical_weight, self.lexical_info = None, 0.0, {}  # the members carry their own
+
+    def set_lexical(self, expert, weight: float = 0.0, **info) -> None:
+        """Only ``set_lexical(None)``: every member predicts with its network alone.
+        Each member mixes in its own lexical expert (model/lexical.py); the mean has none of its own."""
+        if expert is not None:
+            raise ValueError("an ensemble's members carry their own lexical experts; set one on a member "
+                             "(ensemble.members[i].set_lexical) instead")
+        for m in self.members:
+            m.set_lexical(None, 0)
 
     @property
     def max_batch_tokens(self):

@@ -231,3 +231,26 @@ def test_ensemble_members_keep_their_experts(tmp_path, tiny_clf, tiny_config, se
                 for p in (a, b))
     want = [(one.sentences[2].probabilities[l] + two.sentences[2].probabilities[l]) / 2 for l in LABELS]
     assert [got[l] for l in LABELS] == pytest.approx(want, abs=1e-4)
+    with pytest.raises(ValueError, match="members carry their own"):
+        ens.set_lexical(expert, 0.2)
+    ens.set_lexical(None)
+    assert all(m.lexical is None for m in ens.members)
+
+
+def test_the_cli_can_leave_the_expert_out(tmp_path, tiny_clf, seed_path, capsys):
+    from factsift.cli import main
+
+    tiny_clf.set_lexical(LexicalExpert.fit(*_sentences(), LABELS), 0.6)
+    model = tiny_clf.save_pretrained(tmp_path / "m")
+    out = {}
+    for flag in ([], ["--no-lexical"]):
+        assert main(["evaluate", "--model", str(model), "--data", str(seed_path), "--output",
+                     str(tmp_path / f"ev{len(flag)}"), "--no-baselines", "--dtype", "float32", *flag]) == 0
+        out[bool(flag)] = json.loads((tmp_path / f"ev{len(flag)}" / "metrics.json").read_text())
+        assert main(["predict", str(seed_path), "--model", str(model), "--dtype", "float32", "--output",
+                     str(tmp_path / f"p{len(flag)}.jsonl"), *flag]) == 0
+    assert out[True]["lexical"].startswith("left out") and "lexical" not in out[False]
+    assert out[True]["calibration"] != out[False]["calibration"]
+    first = [json.loads(line) for line in (tmp_path / "p0.jsonl").read_text().splitlines()]
+    second = [json.loads(line) for line in (tmp_path / "p1.jsonl").read_text().splitlines()]
+    assert first[0]["sentences"][0]["probabilities"] != second[0]["sentences"][0]["probabilities"]

@@ -34,15 +34,12 @@ class TfidfBaseline:
     name = "tfidf_lr"
 
     def fit(self, sentences: Sequence[str], labels: Sequence[str], seed: int = 0):
-        from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: PLC0415
         from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
-        from sklearn.pipeline import FeatureUnion, make_pipeline  # noqa: PLC0415
+        from sklearn.pipeline import make_pipeline  # noqa: PLC0415
 
-        features = FeatureUnion([
-            ("word", TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, lowercase=True)),
-            ("char", TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=3, sublinear_tf=True)),
-        ])
-        self.pipe_ = make_pipeline(features, LogisticRegression(max_iter=2000, C=4.0, random_state=seed))
+        from ..model.lexical import C, tfidf_features  # noqa: PLC0415 - the default model's lexical expert fits the same
+
+        self.pipe_ = make_pipeline(tfidf_features(), LogisticRegression(max_iter=2000, C=C, random_state=seed))
         self.pipe_.fit(list(sentences), list(labels))
         return self
 

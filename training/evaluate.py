@@ -174,11 +174,13 @@ def score_baselines(names, train_articles, articles, labels, *, prior=None) -> d
 
 def evaluate(model=None, data=(), output_dir=None, *, mode: str = "gold", baselines=("majority", "tfidf_lr", "keyword_rules"),
              baseline_train=None, device: str = "cpu", dtype: str = "auto", batch_size: int = 64,
-             prior=None) -> dict:
+             prior=None, lexical: bool = True) -> dict:
     """Evaluate ``model`` (a SentenceClassifier, a model directory, or None for the
     shipped default) on the labelled article files ``data``; write the report
     to ``output_dir`` when given. Returns the metrics dict. ``prior``: see
-    :func:`score_articles` (``"adapt"``: adapt to the evaluated articles' label mix)."""
+    :func:`score_articles` (``"adapt"``: adapt to the evaluated articles' label mix).
+    ``lexical=False`` scores the network alone, leaving out a lexical expert
+    (model/lexical.py) that the model (or an ensemble's members) carries."""
     from ..model.classifier import SentenceClassifier  # noqa: PLC0415
 
     if isinstance(data, (str, Path)):
@@ -187,11 +189,15 @@ def evaluate(model=None, data=(), output_dir=None, *, mode: str = "gold", baseli
         raise ValueError("evaluate needs at least one labelled article file (data=...)")
     articles = load_articles(data)
     clf = model if isinstance(model, SentenceClassifier) else SentenceClassifier.from_pretrained(model, device=device, dtype=dtype)
+    if not lexical:
+        clf.set_lexical(None, 0)
     result = score_articles(clf, articles, mode=mode, batch_size=batch_size, prior=prior)
     metrics = result["metrics"]
     metrics["model"] = str(model) if model is not None and not isinstance(model, SentenceClassifier) else "default"
     metrics["data"] = [str(d) for d in data]
     metrics["mode"] = mode
+    if not lexical:
+        metrics["lexical"] = "left out (--no-lexical)"
     if baselines:
         train_articles = load_articles(baseline_train) if baseline_train else []
         metrics["baselines"] = score_baselines(baselines, train_articles, articles, list(clf.labels),
