@@ -445,13 +445,14 @@ class SentenceClassifier:
                     for k, target in enumerate(w.targets):
                         if target >= 0:
                             probs[w.article][target] = p[b, k]
-        if self.lexical is not None and self.lexical_weight > 0 or prior is not None:
+        lexical = self.lexical is not None and self.lexical_weight > 0
+        if lexical or prior is not None:
             import numpy as np  # noqa: PLC0415
 
             from .lexical import mix  # noqa: PLC0415
 
             rows = [np.array(p, dtype=np.float64).reshape(len(p), -1) for p in probs]
-            if self.lexical is not None and self.lexical_weight > 0:
+            if lexical:
                 lex = self.lexical.log_proba([s for sents in articles for s in sents])
                 start = 0
                 for a, r in enumerate(rows):

@@ -251,12 +251,9 @@ def _ordered(vocabulary: dict) -> list[str]:
 
 def mix(log_network, log_lexical, weight: float):
     """The product of experts: probabilities ∝ p_network ** (1 - w) * p_lexical ** w, row by row."""
-    import numpy as np  # noqa: PLC0415
+    from .calibration import softmax  # noqa: PLC0415
 
-    z = (1.0 - weight) * log_network + weight * log_lexical
-    z = z - z.max(axis=1, keepdims=True)
-    p = np.exp(z)
-    return p / p.sum(axis=1, keepdims=True)
+    return softmax((1.0 - weight) * log_network + weight * log_lexical)
 
 
 WEIGHT_GRID = tuple(round(0.05 * i, 2) for i in range(13))  # 0 .. 0.6
@@ -268,12 +265,9 @@ def fit_weight(probs, log_lexical, gold: Sequence[int]) -> tuple[float, dict]:
     ``log_lexical`` the expert's log-probabilities. Ties go to the smaller weight."""
     import numpy as np  # noqa: PLC0415
 
+    from .calibration import nll  # noqa: PLC0415
+
     log_net = np.log(np.clip(probs, 1e-12, None))
-    gold = np.asarray(gold)
-    rows = np.arange(len(gold))
-    losses = {}
-    for w in WEIGHT_GRID:
-        p = mix(log_net, log_lexical, w)
-        losses[w] = float(-np.log(np.clip(p[rows, gold], 1e-12, None)).mean())
+    losses = {w: nll(mix(log_net, log_lexical, w), gold) for w in WEIGHT_GRID}
     best = min(WEIGHT_GRID, key=lambda w: (round(losses[w], 6), w))
     return best, {"nll_without": round(losses[0.0], 4), "nll_with": round(losses[best], 4)}

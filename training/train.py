@@ -552,7 +552,7 @@ def _set_head_rate(optimizer, head, rate: float) -> None:
         optimizer.add_param_group(group)
 
 
-def _finish(config, clf, trainer, run_dir, dev_arts, test_arts, elapsed, train_arts=()) -> Path:
+def _finish(config, clf, trainer, run_dir, dev_arts, test_arts, elapsed, train_arts) -> Path:
     import json  # noqa: PLC0415
 
     import torch  # noqa: PLC0415
