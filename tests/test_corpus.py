@@ -108,12 +108,13 @@ def _word_runs(text: str, n: int = COPY_RUN_WORDS) -> set:
 
 
 TRANSFER = CORPUS.parent / "transfer" / "src"
+RESERVE = CORPUS / "reserve" / "src"
 
 
 def test_no_evaluation_text_in_the_corpus(splits):
-    """The corpus, and the unlabelled transfer text beside it, are the project's
-    own writing: no sentence shares a run of eight words with the real-news
-    evaluation set (when ../shared has it)."""
+    """The corpus, its reserve batches and the unlabelled transfer text beside it
+    are the project's own writing: no sentence shares a run of eight words with
+    the real-news evaluation set (when ../shared has it)."""
     from factsift.data.authoring import parse_files, parse_unlabelled
 
     if not REALDEV.is_file():
@@ -128,3 +129,5 @@ def test_no_evaluation_text_in_the_corpus(splits):
     transfer = parse_files(sorted(TRANSFER.glob("*.txt")), parse_unlabelled)
     assert len(transfer) >= 300
     assert [(a["id"], s["text"]) for a in transfer for s in a["sentences"] if _word_runs(s["text"]) & held_out] == []
+    reserve = parse_files(sorted(RESERVE.glob("*.txt")))
+    assert [(a["id"], s["text"]) for a in reserve for s in a["sentences"] if _word_runs(s["text"]) & held_out] == []
