@@ -111,6 +111,11 @@ TRANSFER = CORPUS.parent / "transfer" / "src"
 RESERVE = CORPUS / "reserve" / "src"
 
 
+def _copied(sources: list[dict], held_out: set) -> list[tuple[str, str]]:
+    """(article id, sentence) of every parsed source sentence sharing a word run with ``held_out``."""
+    return [(a["id"], s["text"]) for a in sources for s in a["sentences"] if _word_runs(s["text"]) & held_out]
+
+
 def test_no_evaluation_text_in_the_corpus(splits):
     """The corpus, its reserve batches and the unlabelled transfer text beside it
     are the project's own writing: no sentence shares a run of eight words with
@@ -128,6 +133,5 @@ def test_no_evaluation_text_in_the_corpus(splits):
     assert copied == []
     transfer = parse_files(sorted(TRANSFER.glob("*.txt")), parse_unlabelled)
     assert len(transfer) >= 300
-    assert [(a["id"], s["text"]) for a in transfer for s in a["sentences"] if _word_runs(s["text"]) & held_out] == []
-    reserve = parse_files(sorted(RESERVE.glob("*.txt")))
-    assert [(a["id"], s["text"]) for a in reserve for s in a["sentences"] if _word_runs(s["text"]) & held_out] == []
+    assert _copied(transfer, held_out) == []
+    assert _copied(parse_files(sorted(RESERVE.glob("*.txt"))), held_out) == []
