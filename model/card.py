@@ -72,6 +72,9 @@ def model_card(clf, config, metrics: dict, extra: str = "") -> str:
         f"- seed {config.train.seed}, learning rate {config.train.learning_rate}, epochs {config.train.epochs}, "
         f"batch {config.train.batch_size}, precision {config.train.precision}, class weights {config.train.class_weights}",
         f"- training time: {metrics.get('train_seconds')} s",
+        *([f"- head fitted first on the frozen encoder's features (linear probe, then fine-tuning: LP-FT), logistic "
+           f"regression with C {metrics['probe']['C']:g} chosen by dev log-loss; its dev macro-F1 before fine-tuning "
+           f"{metrics['probe']['dev_macro_f1']:.3f}"] if (metrics.get("probe") or {}).get("fitted") else []),
         *([f"- distilled: {config.train.distill_weight:g} of the loss follows the teacher probabilities in "
            f"{', '.join(config.data.teacher)} at temperature {config.train.distill_temperature:g}, the rest the gold labels"]
           if config.train.distill_weight > 0 else []),

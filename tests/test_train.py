@@ -373,3 +373,53 @@ def test_a_missing_input_file_is_named_and_leaves_no_run_behind(tmp_path, tiny_b
         with pytest.raises(ConfigError, match=f"{key}: .*typo.jsonl does not exist.*{fix}"):
             train(cfg)
         assert not (tmp_path / key / "run").exists()
+
+
+def test_probe_head_fits_the_head_on_frozen_features(tmp_path, tiny_base, seed_article):
+    """LP-FT: the head becomes the logistic regression of the frozen encoder's features, the same for every
+    seed (a convex fit), and fits the training sentences better than the random head it replaces."""
+    import torch
+
+    from factsift.data.articles import load_articles
+    from factsift.training.probe import features, probe_head
+    from factsift.training.train import Collator, WindowDataset, build_classifier
+
+    def probed(seed):
+        cfg = _config(tmp_path / f"p{seed}", tiny_base, seed_article,
+                      **{"model.adapter": "lora", "train.seed": seed, "train.solo_fraction": 0.5})
+        train_arts = load_articles(cfg.data.train, labels=cfg.model.labels)
+        clf = build_classifier(cfg, train_arts)
+        ds = WindowDataset(train_arts, clf)
+        collator = Collator(clf.tokenizer.pad_token_id)
+        clf.network.train()
+        x, y = features(clf.network, ds, collator, autocast=False)
+        assert clf.network.training  # put back as it was found
+        assert len(x) == len(y) == sum(len(a.sentences) for a in train_arts)
+        before = clf.network.head.weight.detach().clone()
+        info = probe_head(clf.network, ds, ds, collator, len(clf.labels), autocast=False)
+        return clf, x, y, before, info
+
+    clf, x, y, before, info = probed(7)
+    assert info["fitted"] and info["C"] in (0.1, 1.0, 10.0) and info["train_sentences"] == len(y)
+    head = clf.network.head
+    assert not torch.equal(head.weight.detach(), before)
+    logits = head(torch.from_numpy(x).float())
+    loss = torch.nn.functional.cross_entropy(logits, torch.from_numpy(y))
+    assert info["dev_macro_f1"] > 0.5 and loss.item() < 1.0
+    clf2, *_ = probed(21)
+    assert torch.allclose(clf2.network.head.weight, head.weight, atol=1e-5)
+
+
+def test_training_with_a_probed_head_records_it_and_resumes(tmp_path, tiny_base, seed_article):
+    cfg = _config(tmp_path, tiny_base, seed_article, **{"train.epochs": 2, "model.adapter": "lora",
+                                                       "train.learning_rate": 1e-2, "train.probe_head": True})
+    run = train(cfg)
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["probe"]["fitted"] and set(metrics["probe"]["dev_nll_by_C"]) == {"0.1", "1.0", "10.0"}
+    assert "linear probe: head fitted on" in (run / "train.log").read_text()
+    assert "linear probe, then fine-tuning" in (run / "model" / "README.md").read_text()
+    assert json.loads((run / "probe.json").read_text()) == metrics["probe"]
+    train(cfg, resume=True)  # the checkpoint holds the head: no second probe, and the record is kept
+    again = json.loads((run / "metrics.json").read_text())
+    assert again["probe"] == metrics["probe"] and again["dev"]["macro_f1"] == pytest.approx(metrics["dev"]["macro_f1"])
+    assert (run / "train.log").read_text().count("linear probe: head fitted on") == 1

@@ -45,6 +45,7 @@ class TrainSection:
     label_smoothing: float = 0.0  # share of each target's probability spread over all labels in the loss (0-<1)
     distill_weight: float = 0.0  # share of the loss that follows data.teacher's probabilities instead of the gold label (0-1)
     distill_temperature: float = 1.0  # both distributions are softened at this temperature in that share of the loss
+    probe_head: bool = False  # fit the head on the frozen encoder's features before fine-tuning (LP-FT, training/probe.py)
     lexical_expert: bool = False  # fit a TF-IDF + logistic-regression expert on train and mix it in (model/lexical.py)
     lexical_weight: float | None = None  # its weight in the mix (0-1); None = fitted on dev by log-loss
     calibrate: bool = True  # fit the temperature of the probabilities on dev after training (model/calibration.py)

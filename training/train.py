@@ -454,13 +454,16 @@ def _train_locked(config: TrainConfig, run_dir: Path, resume: bool, command: str
         if train_ds.truncated:
             log.warning("%d training sentences were cut to %d tokens", train_ds.truncated, config.model.max_sentence_tokens)
         started = time.time()
+        probe = None
+        if config.train.probe_head:
+            probe = _probe(config, clf, train_ds, dev_ds, run_dir, device, ckpt, main)
         trainer = _make_trainer(config, clf, train_ds, dev_ds, run_dir, device)
         if resume and ckpt is None:
             log.info("no checkpoint in %s yet; training from the start", run_dir)
         trainer.train(resume_from_checkpoint=str(ckpt) if ckpt else None)
         elapsed = time.time() - started
         if main:
-            _finish(config, clf, trainer, run_dir, dev_arts, test_arts, elapsed, train_arts)
+            _finish(config, clf, trainer, run_dir, dev_arts, test_arts, elapsed, train_arts, probe)
         distributed.barrier()  # the other ranks return once the run directory is complete
         return run_dir
     finally:
@@ -468,6 +471,24 @@ def _train_locked(config: TrainConfig, run_dir: Path, resume: bool, command: str
             for name in ("factsift", "transformers.trainer"):
                 logging.getLogger(name).removeHandler(handler)
             handler.close()
+
+
+def _probe(config, clf, train_ds, dev_ds, run_dir, device, ckpt, main):
+    """Fit the head on the frozen features (training/probe.py) and record it in
+    ``probe.json``; resuming, the checkpoint holds the head and the record is read back."""
+    import json  # noqa: PLC0415
+
+    record = run_dir / "probe.json"
+    if ckpt is not None:
+        return json.loads(record.read_text(encoding="utf-8")) if record.is_file() else None
+    from .probe import probe_head  # noqa: PLC0415
+
+    clf.network.to(device)
+    info = probe_head(clf.network, train_ds, dev_ds, Collator(clf.tokenizer.pad_token_id), len(clf.labels),
+                      autocast=_precision(config, device).get("bf16", False))
+    if main:
+        atomic_write_json(record, info)
+    return info
 
 
 def _unlabelled(articles):
@@ -552,7 +573,7 @@ def _set_head_rate(optimizer, head, rate: float) -> None:
         optimizer.add_param_group(group)
 
 
-def _finish(config, clf, trainer, run_dir, dev_arts, test_arts, elapsed, train_arts) -> Path:
+def _finish(config, clf, trainer, run_dir, dev_arts, test_arts, elapsed, train_arts, probe=None) -> Path:
     import json  # noqa: PLC0415
 
     import torch  # noqa: PLC0415
@@ -566,6 +587,8 @@ def _finish(config, clf, trainer, run_dir, dev_arts, test_arts, elapsed, train_a
     state = trainer.state
     metrics = {"train_seconds": round(elapsed, 1), "best_checkpoint": state.best_model_checkpoint,
                "best_dev_macro_f1": state.best_metric, "steps": state.global_step, "epochs": state.epoch}
+    if probe is not None:
+        metrics["probe"] = probe
     dev = score_articles(clf, dev_arts)
     if config.train.calibrate:
         metrics["temperature_fit"] = calibrate(clf, dev["records"])
