@@ -262,11 +262,13 @@ class FastTokenizer:
             path = base_dir / name
             if path.is_file():
                 for key, value in json.loads(path.read_text(encoding="utf-8")).items():
-                    if key in {"cls_token", "sep_token", "pad_token"} and key not in special:
+                    if key in {"cls_token", "sep_token", "pad_token", "mask_token", "unk_token"} and key not in special:
                         special[key] = value["content"] if isinstance(value, dict) else value
         self.cls_token_id = self._tok.token_to_id(special.get("cls_token", "[CLS]"))
         self.sep_token_id = self._tok.token_to_id(special.get("sep_token", "[SEP]"))
         self.pad_token_id = self._tok.token_to_id(special.get("pad_token", "[PAD]"))
+        self.mask_token_id = self._tok.token_to_id(special.get("mask_token", "[MASK]"))  # None when it has none
+        self.unk_token_id = self._tok.token_to_id(special.get("unk_token", "[UNK]"))
         if None in (self.cls_token_id, self.sep_token_id, self.pad_token_id):
             raise ValueError(f"{base_dir / 'tokenizer.json'} lacks [CLS], [SEP] or [PAD]")
 

@@ -255,6 +255,8 @@ def test_own_bert_engine_matches_transformers(tiny_clf, tmp_path, seed_article):
     assert not isinstance(hf.network.encoder, BertEncoder)
     texts = [s["text"] for s in seed_article["sentences"]] + ["Ünïcödé — “quotes”, emoji 🙂 and\ttabs.", "x" * 300]
     assert own.tokenizer(texts)["input_ids"] == hf.tokenizer(texts, add_special_tokens=False, truncation=False)["input_ids"]
+    for name in ("cls_token_id", "sep_token_id", "pad_token_id", "mask_token_id", "unk_token_id"):
+        assert getattr(own.tokenizer, name) == getattr(hf.tokenizer, name) is not None, name
     a, b = own.predict_article(seed_article["text"]), hf.predict_article(seed_article["text"])
     for x, y in zip(a.sentences, b.sentences):
         assert x.label == y.label

@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import pytest
 
@@ -24,6 +25,11 @@ def _config(tmp_path, tiny_base, seed_article, **over):
                  "--train.precision=fp32", "--train.device=cpu", f"--output.dir={tmp_path / 'run'}"]
     overrides += [f"--{k}={v}" for k, v in over.items()]
     return load_config(None, overrides)
+
+
+def _eval_losses(run_dir):
+    state = last_checkpoint(run_dir) / "trainer_state.json"
+    return [h["eval_loss"] for h in json.loads(state.read_text())["log_history"] if "eval_loss" in h]
 
 
 def _losses(run_dir):
@@ -224,6 +230,69 @@ def test_noise_trains_scraped_variants_with_the_same_labels(tmp_path, tiny_base,
     assert 0 < half.noisy < noisy.noisy and half.noisy == WindowDataset(arts, clf, seed=3, noise=0.5).noisy
     with pytest.raises(Exception, match="train.noise must be between 0 and 1"):
         _config(tmp_path, tiny_base, seed_article, **{"train.noise": 2})
+
+
+def test_token_mask_masks_sentence_tokens_afresh_in_every_epoch(tmp_path, tiny_base, seed_article):
+    from factsift.data.articles import parse_article
+    from factsift.model.classifier import ModelConfig
+    from factsift.training.train import WindowDataset
+
+    clf = SentenceClassifier.build(ModelConfig(base_model=str(tiny_base), context=1, max_targets=4, max_length=96,
+                                               max_sentence_tokens=40, adapter="none"))
+    arts = [parse_article(a, f"article {i}") for i, a in enumerate(small_articles(seed_article, 2))]
+    plain = WindowDataset(arts, clf, seed=3)
+    assert all(plain[i] is plain.items[i] for i in range(len(plain)))  # 0: the windows as built
+    masked = WindowDataset(arts, clf, seed=3, token_mask=0.3)
+    mask_id = masked.mask_id
+    assert mask_id is not None and mask_id not in {clf.tokenizer.cls_token_id, clf.tokenizer.sep_token_id}
+    first = [masked[i]["window"] for i in range(len(masked))]
+    assert [masked[i]["window"].input_ids for i in range(len(masked))] == [w.input_ids for w in first]
+    masked.epoch = 1
+    second = [masked[i]["window"] for i in range(len(masked))]
+    n_sentence = n_masked = 0
+    for item, w1, w2 in zip(masked.items, first, second):
+        built = item["window"]
+        assert w1.sentence_ids == built.sentence_ids and len(w1.input_ids) == len(built.input_ids)
+        for t, m, s in zip(built.input_ids, w1.input_ids, built.sentence_ids):
+            assert m == t or (m == mask_id and s >= 0)  # only sentence tokens, never [CLS] or [SEP]
+            n_sentence += s >= 0
+            n_masked += m != t
+        assert item["window"].input_ids == built.input_ids  # the stored window is never changed
+    assert 0.2 < n_masked / n_sentence < 0.4
+    assert [w.input_ids for w in first] != [w.input_ids for w in second]  # each epoch masks afresh
+    again = WindowDataset(arts, clf, seed=3, token_mask=0.3)
+    assert [again[i]["window"].input_ids for i in range(len(again))] == [w.input_ids for w in first]  # the seed decides
+    with pytest.raises(Exception, match="train.token_mask must be at least 0 and under 1"):
+        _config(tmp_path, tiny_base, seed_article, **{"train.token_mask": 1})
+
+
+def test_training_with_token_mask_sets_the_epoch_and_resumes_alike(tmp_path, tiny_base, seed_article):
+    from types import SimpleNamespace
+
+    from factsift.training.train import WindowDataset, _epoch_setter
+
+    ds = SimpleNamespace(epoch=0)
+    setter = _epoch_setter(ds)
+    for epoch, want in ((0, 0), (1.0, 1), (2.9999999, 3), (1.5, 1)):  # 1.5: a run resumed inside its second epoch
+        setter.on_epoch_begin(None, SimpleNamespace(epoch=epoch), None)
+        assert ds.epoch == want
+    over = {"train.token_mask": 0.2, "train.epochs": 4, "train.save_total_limit": 10}
+    whole = train(_config(tmp_path / "a", tiny_base, seed_article, **over))
+    assert "masked afresh in each epoch (train.token_mask)" in (whole / "train.log").read_text()
+    # the same run stopped after epoch 2 (its later checkpoints and outputs gone), then resumed
+    cfg = _config(tmp_path / "b", tiny_base, seed_article, **over)
+    run = train(cfg)
+    for ckpt in sorted((run / "checkpoints").glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))[2:]:
+        shutil.rmtree(ckpt)
+    shutil.rmtree(run / "model")
+    (run / "metrics.json").unlink()
+    train(cfg, resume=True)
+    a, b = (json.loads((d / "metrics.json").read_text()) for d in (whole, run))
+    assert a["dev"]["macro_f1"] == pytest.approx(b["dev"]["macro_f1"])
+    # the resumed epochs masked the same tokens: the same training loss over steps 11-15 (the loss logged at
+    # step 10 covers steps 6-10 in one run and 9-10 in the other) and the same dev loss after epochs 3 and 4
+    assert _losses(whole)[-1] == pytest.approx(_losses(run)[-1], rel=1e-5)
+    assert _eval_losses(whole)[-2:] == pytest.approx(_eval_losses(run)[-2:], rel=1e-5)
 
 
 def test_solo_fraction_is_checked(tmp_path, tiny_base, seed_article):

@@ -40,6 +40,7 @@ class TrainSection:
     class_weights: bool = False  # inverse-frequency weights in the loss
     solo_fraction: float = 0.0  # share of training sentences also seen alone, without context (0-1)
     noise: float = 0.0  # share of training sentences trained in a scraped-text variant instead (data/noise.py)
+    token_mask: float = 0.0  # share of sentence tokens replaced by the mask token, drawn afresh each epoch
     attention_dropout: float | None = None  # dropout on the encoder's attention probabilities; None = the base model's own
     hidden_dropout: float | None = None  # dropout on the encoder's hidden states; None = the base model's own
     label_smoothing: float = 0.0  # share of each target's probability spread over all labels in the loss (0-<1)
@@ -156,6 +157,7 @@ def _validate(cfg: TrainConfig) -> TrainConfig:
         (t.head_learning_rate >= 0, "train.head_learning_rate must not be negative (0 = train.learning_rate)"),
         (0 <= t.solo_fraction <= 1, "train.solo_fraction must be between 0 and 1 (0 = every sentence only in its window)"),
         (0 <= t.noise <= 1, "train.noise must be between 0 and 1 (0 = every sentence as written)"),
+        (0 <= t.token_mask < 1, "train.token_mask must be at least 0 and under 1 (0 = no token masked)"),
         (0 <= t.label_smoothing < 1, "train.label_smoothing must be at least 0 and below 1 (0 = plain cross-entropy)"),
         (0 <= t.distill_weight <= 1, "train.distill_weight must be between 0 and 1 (0 = gold labels only)"),
         (t.distill_weight == 0 or bool(cfg.data.teacher),

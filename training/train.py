@@ -67,14 +67,17 @@ class WindowDataset:
     """Training windows with their sentence labels (context sentences ignored)."""
 
     def __init__(self, articles, clf, solo_fraction: float = 0.0, seed: int = 0, noise: float = 0.0,
-                 teacher: dict | None = None):
+                 teacher: dict | None = None, token_mask: float = 0.0):
         """``solo_fraction``: that share of the sentences (drawn with ``seed``) is
         also a window of its own, with no context, so that the model learns to
         read a sentence without leaning on its neighbours (context dropout).
         ``noise``: that share of the sentences (drawn apart, with ``seed``) is
         trained in a scraped-text variant instead (``data/noise.py``).
         ``teacher``: per article id, a teacher's probability rows for its
-        sentences (training/distill.py), carried beside the gold labels."""
+        sentences (training/distill.py), carried beside the gold labels.
+        ``token_mask``: that share of the sentence tokens (never [CLS] or
+        [SEP]) becomes the mask token each time a window is drawn, afresh in
+        every epoch (``epoch``, which the trainer sets)."""
         import dataclasses  # noqa: PLC0415
         import random  # noqa: PLC0415
 
@@ -82,6 +85,15 @@ class WindowDataset:
         from ..model.encoding import IGNORE, build_windows, tokenize_sentences  # noqa: PLC0415
 
         tok, spec = clf.tokenizer, clf.config.window
+        self.token_mask = token_mask
+        self.seed = seed
+        self.epoch = 0  # set by the trainer at each epoch's start: the masks depend on (seed, epoch, item)
+        self.mask_id = getattr(tok, "mask_token_id", None)
+        if self.mask_id is None:
+            self.mask_id = getattr(tok, "unk_token_id", None)
+        if token_mask and self.mask_id is None:
+            raise ValueError("train.token_mask needs a tokenizer with a mask or unknown token, and this base model's "
+                             "has neither: set train.token_mask to 0")
         solo_spec = dataclasses.replace(spec, context=0, prefix=0)
         draw = random.Random(seed)
         noisy = random.Random(f"noise-{seed}")  # its own stream: noise leaves the solo draws as they were
@@ -118,7 +130,17 @@ class WindowDataset:
         return len(self.items)
 
     def __getitem__(self, i):
-        return self.items[i]
+        item = self.items[i]
+        if not self.token_mask:
+            return item
+        import dataclasses  # noqa: PLC0415
+        import random  # noqa: PLC0415
+
+        rng = random.Random(f"mask-{self.seed}-{self.epoch}-{i}")  # a resumed run draws what it would have drawn
+        w = item["window"]
+        ids = [self.mask_id if s >= 0 and rng.random() < self.token_mask else t
+               for t, s in zip(w.input_ids, w.sentence_ids)]
+        return {**item, "window": dataclasses.replace(w, input_ids=ids)}
 
 
 class Collator:
@@ -444,13 +466,16 @@ def _train_locked(config: TrainConfig, run_dir: Path, resume: bool, command: str
         elif config.data.teacher:
             log.warning("data.teacher is set but train.distill_weight is 0: the teacher is not used")
         train_ds = WindowDataset(train_arts + transfer, clf, config.train.solo_fraction, config.train.seed,
-                                 config.train.noise, teacher)
+                                 config.train.noise, teacher, config.train.token_mask)
         dev_ds = WindowDataset(dev_arts, clf)
         log.info("train: %d articles, %d windows (%d of them single sentences without context); dev: %d articles, "
                  "%d windows; %d process(es)", len(train_arts), len(train_ds), train_ds.solo, len(dev_arts),
                  len(dev_ds), distributed.world_size())
         if train_ds.noisy:
             log.info("train: %d sentences in a scraped-text variant (train.noise)", train_ds.noisy)
+        if config.train.token_mask:
+            log.info("train: %.0f%% of the sentence tokens masked afresh in each epoch (train.token_mask)",
+                     100 * config.train.token_mask)
         if train_ds.truncated:
             log.warning("%d training sentences were cut to %d tokens", train_ds.truncated, config.model.max_sentence_tokens)
         started = time.time()
@@ -541,6 +566,8 @@ def _make_trainer(config, clf, train_ds, dev_ds, run_dir, device):
                                          args.warmup_steps))
     if config.train.early_stopping_patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.train.early_stopping_patience))
+    if config.train.token_mask:
+        callbacks.append(_epoch_setter(train_ds))
     head_lr = config.train.head_learning_rate
 
     class _Trainer(Trainer):
@@ -553,6 +580,17 @@ def _make_trainer(config, clf, train_ds, dev_ds, run_dir, device):
     return _Trainer(model=clf.network, args=args, train_dataset=train_ds, eval_dataset=dev_ds,
                    data_collator=Collator(clf.tokenizer.pad_token_id), compute_metrics=_compute_metrics(list(clf.labels), config.train.learning_rate),
                    callbacks=callbacks)
+
+
+def _epoch_setter(dataset):
+    """Tells ``dataset`` which epoch is starting (by the trainer's count, so a resume gets it right too)."""
+    from transformers import TrainerCallback  # noqa: PLC0415
+
+    class _EpochSetter(TrainerCallback):
+        def on_epoch_begin(self, args, state, control, **kwargs):
+            dataset.epoch = math.floor((state.epoch or 0) + 1e-6)  # a resume mid-epoch: the epoch it is in
+
+    return _EpochSetter()
 
 
 def _set_head_rate(optimizer, head, rate: float) -> None:
