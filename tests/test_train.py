@@ -463,6 +463,8 @@ def test_probe_head_fits_the_head_on_frozen_features(tmp_path, tiny_base, seed_a
         clf.network.train()
         x, y = features(clf.network, ds, collator, autocast=False)
         assert clf.network.training  # put back as it was found
+        masked = WindowDataset(train_arts, clf, token_mask=0.5)
+        assert (features(clf.network, masked, collator, autocast=False)[0] == x).all()  # the text as written
         assert len(x) == len(y) == sum(len(a.sentences) for a in train_arts)
         before = clf.network.head.weight.detach().clone()
         info = probe_head(clf.network, ds, ds, collator, len(clf.labels), autocast=False)

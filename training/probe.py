@@ -34,12 +34,13 @@ def features(network, dataset, collator, batch_size: int = 64, autocast: bool = 
     was_training = network.training
     network.eval()
     device = next(network.parameters()).device
-    order = sorted(range(len(dataset)), key=lambda i: len(dataset[i]["input_ids"]))  # less padding
+    items = getattr(dataset, "items", dataset)  # a WindowDataset's windows as built: no train.token_mask draws
+    order = sorted(range(len(items)), key=lambda i: len(items[i]["input_ids"]))  # less padding
     feats, gold = [], []
     try:
         with torch.inference_mode(), torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             for start in range(0, len(order), batch_size):
-                batch = collator([dataset[i] for i in order[start:start + batch_size]])
+                batch = collator([items[i] for i in order[start:start + batch_size]])
                 labels = batch.pop("labels")
                 batch = {k: v.to(device) for k, v in batch.items() if k != "teacher"}
                 pooled = network.pooled(batch["input_ids"], batch["attention_mask"], batch["sentence_ids"])
